@@ -1,0 +1,27 @@
+//! naa-gateway: Nested App Authentication tokens in, Microsoft Graph on-behalf-of out.
+//!
+//! Module map (dependencies point down only):
+//! - [`frontend`]: wire protocols the legacy clients speak, translated to Graph calls.
+//! - [`auth`]: who is calling (inbound token validation, per-tenant signing keys).
+//! - [`obo`]: turns a caller into a Graph token (on-behalf-of exchange, cache).
+//! - [`graph`]: the only Graph HTTP client (per-mailbox concurrency, retries).
+//! - [`ids`]: Exchange item and attachment ids (EWS and REST forms).
+//! - [`idp`]: the only Entra ID HTTP client (token endpoint, client credentials).
+//! - [`config`], [`error`], [`telemetry`]: shared foundations.
+//! - [`app`], [`state`], [`cli`]: wiring, start-up and the command line.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod frontend;
+pub mod graph;
+pub mod http;
+pub mod idp;
+pub mod ids;
+pub mod obo;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,20 @@
+//! The handles every request handler shares: cheap to clone, immutable after start.
+
+use std::sync::Arc;
+
+use crate::{auth::Authenticator, config::Config, graph::GraphClient, obo::OboBroker, telemetry::Metrics};
+
+/// Shared state of the public router.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Inbound token validation.
+    pub auth: Arc<Authenticator>,
+    /// On-behalf-of exchange and cache.
+    pub obo: Arc<OboBroker>,
+    /// The Graph client.
+    pub graph: Arc<GraphClient>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
