@@ -167,3 +167,13 @@ fn unknown_keys_are_rejected() {
     let err = Config::load_with_env(Some(&file.0), no_env()).unwrap_err();
     assert!(err.problems.join("\n").contains("base_ulr"), "{err}");
 }
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("naa-gateway.example.toml");
+    let env = vec![("NAA__ENTRA__CREDENTIAL__SECRET__VALUE".to_string(), "from-env".to_string())];
+    let text = std::fs::read_to_string(&example).unwrap().replace("{ env = \"NAA_CLIENT_SECRET\" }", "{ value = \"x\" }");
+    let file = write_config(&text);
+    let c = Config::load_with_env(Some(&file.0), env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.entra.allowed_tenants.len(), 1);
+}
