@@ -18,18 +18,20 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::{
-    auth::Authenticator, config::Config, frontend, graph::GraphClient, idp::EntraClient, obo::OboBroker,
-    state::AppState, telemetry::Metrics,
+    auth::Authenticator,
+    config::Config,
+    frontend,
+    graph::GraphClient,
+    idp::EntraClient,
+    obo::OboBroker,
+    state::AppState,
+    telemetry::{Metrics, RequestId},
 };
 
 /// Header carrying the id of each request in responses (Graph's name for it).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 /// Header a caller may send to choose the request id (Graph and Entra honour it too).
 pub const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
-
-/// The request id of the current request, in request extensions.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// A gateway bound to its listener, ready to serve.
 pub struct Application {
@@ -53,7 +55,11 @@ impl Application {
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         let state = build_state(config)?;
         let router = router(state.clone());
-        Ok(Application { listener, state, router })
+        Ok(Application {
+            listener,
+            state,
+            router,
+        })
     }
 
     /// The address actually bound.
@@ -69,9 +75,15 @@ impl Application {
     /// Loads signing keys, starts background refresh, and serves until `shutdown` completes;
     /// in-flight requests then get `server.shutdown_grace_secs` to finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, router } = self;
+        let Application {
+            listener,
+            state,
+            router,
+        } = self;
         if !state.auth.warm_up().await {
-            tracing::warn!("signing keys could not be loaded for every configured tenant yet; /readyz reports not ready");
+            tracing::warn!(
+                "signing keys could not be loaded for every configured tenant yet; /readyz reports not ready"
+            );
         }
         state.auth.spawn_refresher();
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
@@ -104,7 +116,13 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     let idp = EntraClient::new(&config, credential, http.clone());
     let obo = Arc::new(OboBroker::new(&config, idp, metrics.clone()));
     let graph = Arc::new(GraphClient::new(&config, http, metrics.clone()));
-    Ok(AppState { config: Arc::new(config), auth, obo, graph, metrics })
+    Ok(AppState {
+        config: Arc::new(config),
+        auth,
+        obo,
+        graph,
+        metrics,
+    })
 }
 
 /// The public router with its layers.

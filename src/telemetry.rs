@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 
+/// The id of the current request (request extensions): answered as `request-id`, sent to
+/// Graph as `client-request-id`, recorded on the request's span.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -19,7 +24,9 @@ pub enum LogFormat {
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -46,7 +53,11 @@ impl Metrics {
 
     /// Current value of one series (0 when never incremented).
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.counters.lock().get(&series_key(name, labels)).copied().unwrap_or(0)
+        self.counters
+            .lock()
+            .get(&series_key(name, labels))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All series in Prometheus text exposition format.
