@@ -25,7 +25,7 @@ fn ids_inspect_decodes_microsofts_example_attachment_id() {
     );
     assert_eq!(
         v["item_rest_id"],
-        "AAMkADExZTI1MjVmLWQ4MzEtNDBjYS1hMWEwLTYzMDIyNGQ5MWFjNwBGAAAAAAAsm1xVH2inSpA0JbGZEhm1BwBb0-EYLBFiQqC1D2X3n3odAAAA1zbaAABUGpQQZwqURZb0pqd-SpczAAJQbUulAAA="
+        "AAMkADExZTI1MjVmLWQ4MzEtNDBjYS1hMWEwLTYzMDIyNGQ5MWFjNwBGAAAAAAAsm1xVH2inSpA0JbGZEhm1BwBb0_EYLBFiQqC1D2X3n3odAAAA1zbaAABUGpQQZwqURZb0pqd_SpczAAJQbUulAAA="
     );
     assert_eq!(v["attachment_levels"], 1);
 

@@ -1,4 +1,5 @@
 //! End-to-end tests: the gateway in front of the Entra ID and Graph simulators, over HTTP.
+#![allow(unreachable_pub)]
 
 mod cli;
 mod credentials;
