@@ -1,4 +1,5 @@
 //! Token-path costs: inbound validation (cold RS256 verify and validated-token cache) and an
+#![allow(clippy::expect_used, missing_docs)]
 //! OBO cache hit. Run: `cargo bench --bench token_path`.
 
 use std::{hint::black_box, net::SocketAddr, time::Duration};
@@ -16,7 +17,9 @@ fn token_path(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = std::env::temp_dir().join(format!("naa-bench-{}", std::process::id()));
     let (state, token, jwks) = rt.block_on(async {
-        let sims = naa_sim::sandbox::start(SeedTenant::contoso()).await.expect("simulators");
+        let sims = naa_sim::sandbox::start(SeedTenant::contoso())
+            .await
+            .expect("simulators");
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let figment = sandbox_figment(&sims, listen, SandboxCredential::Secret, &dir).expect("figment");
         let config = Config::from_figment(figment).expect("config");
@@ -48,14 +51,17 @@ fn token_path(c: &mut Criterion) {
         b.iter(|| validate_token(black_box(&token), &policy, &keys, now).expect("valid"))
     });
     group.bench_function("cached_validated_token", |b| {
-        b.to_async(&rt).iter(|| async { state.auth.authenticate(Some(black_box(&header))).await.expect("valid") })
+        b.to_async(&rt)
+            .iter(|| async { state.auth.authenticate(Some(black_box(&header))).await.expect("valid") })
     });
     group.finish();
 
     let caller = rt.block_on(state.auth.authenticate(Some(&header))).expect("valid");
-    rt.block_on(state.obo.graph_token(&caller, None)).expect("first exchange");
+    rt.block_on(state.obo.graph_token(&caller, None))
+        .expect("first exchange");
     c.bench_function("obo_cache_hit", |b| {
-        b.to_async(&rt).iter(|| async { state.obo.graph_token(black_box(&caller), None).await.expect("hit") })
+        b.to_async(&rt)
+            .iter(|| async { state.obo.graph_token(black_box(&caller), None).await.expect("hit") })
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

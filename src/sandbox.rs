@@ -67,7 +67,11 @@ pub fn sandbox_figment(
             std::fs::create_dir_all(dir)?;
             let cert = dir.join("gateway-client-cert.pem");
             std::fs::write(&cert, naa_sim::seed::GATEWAY_CERT_PEM)?;
-            let algorithm = if credential == SandboxCredential::Certificate { "rs256" } else { "ps256" };
+            let algorithm = if credential == SandboxCredential::Certificate {
+                "rs256"
+            } else {
+                "ps256"
+            };
             serde_json::json!({
                 "kind": "certificate",
                 "certificate_file": cert,
@@ -91,7 +95,9 @@ pub fn sandbox_figment(
         },
         "graph": { "base_url": format!("{}/v1.0", sims.graph.url()) },
     });
-    Ok(Figment::new().merge(Toml::string(DEFAULTS)).merge(Serialized::defaults(values)))
+    Ok(Figment::new()
+        .merge(Toml::string(DEFAULTS))
+        .merge(Serialized::defaults(values)))
 }
 
 fn write_federated_token(sims: &Sims, dir: &std::path::Path) -> std::io::Result<PathBuf> {
@@ -135,12 +141,21 @@ pub fn ready_line(sims: &Sims, gateway: &str) -> serde_json::Value {
 fn guide(sims: &Sims, gateway: &str) -> String {
     let entra = sims.entra.url();
     let graph = sims.graph.url();
-    let user = sims.seed.users.first().map(|u| u.upn.as_str()).unwrap_or("alice@contoso.com");
+    let user = sims
+        .seed
+        .users
+        .first()
+        .map(|u| u.upn.as_str())
+        .unwrap_or("alice@contoso.com");
     let messages = sims.graph.messages(user);
     let with_attachment = messages.iter().find(|m| {
-        m["attachments"].as_array().is_some_and(|a| a.iter().any(|a| a["kind"] == "file"))
+        m["attachments"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["kind"] == "file"))
     });
-    let msg = with_attachment.and_then(|m| m["rest_id"].as_str()).unwrap_or("<message rest_id>");
+    let msg = with_attachment
+        .and_then(|m| m["rest_id"].as_str())
+        .unwrap_or("<message rest_id>");
     let att = with_attachment
         .and_then(|m| m["attachments"].as_array())
         .and_then(|a| a.iter().find(|a| a["kind"] == "file"))

@@ -32,3 +32,11 @@ pub trait GraphTokenVerifier: Send + Sync + 'static {
     /// `Err` with Graph's error message otherwise (wrong audience, bad signature, expired…).
     fn verify_graph_token(&self, bearer: &str) -> Result<GraphCaller, String>;
 }
+
+/// An HTTP client for the simulators' own tests. reqwest is built without a bundled TLS
+/// provider in this workspace, so one is installed first.
+#[cfg(test)]
+pub(crate) fn test_http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

@@ -77,13 +77,17 @@ pub enum IdsCommand {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     crate::telemetry::init(cli.log_format);
-    let command = cli.command.unwrap_or(Command::Serve { config: PathBuf::from("naa-gateway.toml") });
+    let command = cli.command.unwrap_or(Command::Serve {
+        config: PathBuf::from("naa-gateway.toml"),
+    });
     let result = match command {
         Command::Serve { config } => serve(config).await,
         #[cfg(feature = "sandbox")]
         Command::Sandbox { listen, credential } => crate::sandbox::run(listen, credential).await,
         Command::Check { config } => return check(&config),
-        Command::Ids { command: IdsCommand::Inspect { id } } => return inspect(&id),
+        Command::Ids {
+            command: IdsCommand::Inspect { id },
+        } => return inspect(&id),
         Command::Healthcheck { url } => healthcheck(&url).await,
     };
     match result {

@@ -13,8 +13,8 @@ use figment::{
     Figment,
     providers::{Format, Toml},
 };
-pub use secret::{SecretSource, resolve_secret};
 use secrecy::SecretString;
+pub use secret::{SecretSource, resolve_secret};
 use serde::Deserialize;
 
 /// The defaults every deployment starts from; `naa-gateway.example.toml` documents each key.
@@ -186,7 +186,9 @@ impl std::fmt::Debug for ResolvedCredential {
             ResolvedCredentialKind::Certificate { .. } => "certificate",
             ResolvedCredentialKind::Federated(_) => "federated",
         };
-        f.debug_struct("ResolvedCredential").field("kind", &kind).finish_non_exhaustive()
+        f.debug_struct("ResolvedCredential")
+            .field("kind", &kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -248,7 +250,10 @@ impl Config {
             }
         }
         if e.clock_skew_secs > 300 {
-            p.push(format!("entra.clock_skew_secs {} exceeds the maximum of 300", e.clock_skew_secs));
+            p.push(format!(
+                "entra.clock_skew_secs {} exceeds the maximum of 300",
+                e.clock_skew_secs
+            ));
         }
         if e.required_scope.trim().is_empty() && !e.allow_app_only {
             p.push("entra.required_scope must not be empty".into());
@@ -291,7 +296,11 @@ impl Config {
             CredentialConfig::Secret { secret } => {
                 ResolvedCredentialKind::Secret(resolve_secret("entra.credential.secret", secret).map_err(|e| vec![e])?)
             }
-            CredentialConfig::Certificate { certificate_file, private_key, algorithm } => {
+            CredentialConfig::Certificate {
+                certificate_file,
+                private_key,
+                algorithm,
+            } => {
                 let mut problems = Vec::new();
                 let der = match std::fs::read_to_string(certificate_file) {
                     Ok(text) => match pem::parse(text) {
@@ -331,7 +340,11 @@ impl Config {
                 }
                 match (der, key) {
                     (Some(certificate_der), Some(private_key_pem)) if problems.is_empty() => {
-                        ResolvedCredentialKind::Certificate { certificate_der, private_key_pem, algorithm: *algorithm }
+                        ResolvedCredentialKind::Certificate {
+                            certificate_der,
+                            private_key_pem,
+                            algorithm: *algorithm,
+                        }
                     }
                     _ => return Err(problems),
                 }
@@ -357,7 +370,13 @@ impl Config {
     /// Audiences accepted on inbound tokens: the client id and the configured extras.
     pub fn accepted_audiences(&self) -> Vec<String> {
         let mut v = vec![self.entra.client_id.clone()];
-        v.extend(self.entra.audiences.iter().filter(|a| **a != self.entra.client_id).cloned());
+        v.extend(
+            self.entra
+                .audiences
+                .iter()
+                .filter(|a| **a != self.entra.client_id)
+                .cloned(),
+        );
         v
     }
 
@@ -381,7 +400,8 @@ fn env_provider(env: impl IntoIterator<Item = (String, String)>) -> Figment {
 
 /// Environment values parse like figment's `Env` provider: arrays, numbers and booleans; the rest is a string.
 fn parse_env_value(raw: &str) -> figment::value::Value {
-    raw.parse().unwrap_or_else(|_| figment::value::Value::from(raw.to_string()))
+    raw.parse()
+        .unwrap_or_else(|_| figment::value::Value::from(raw.to_string()))
 }
 
 fn is_guid(s: &str) -> bool {

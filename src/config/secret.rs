@@ -29,7 +29,9 @@ impl std::fmt::Debug for SecretSource {
 pub fn resolve_secret(key: &str, source: &SecretSource) -> Result<SecretString, String> {
     let value = match source {
         SecretSource::Value(v) => v.clone(),
-        SecretSource::Env(var) => std::env::var(var).map_err(|_| format!("{key}: environment variable {var} is not set"))?,
+        SecretSource::Env(var) => {
+            std::env::var(var).map_err(|_| format!("{key}: environment variable {var} is not set"))?
+        }
         SecretSource::File(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?
             .trim_end_matches(['\r', '\n'])

@@ -95,13 +95,19 @@ fn environment_overrides_file_values_with_double_underscore_nesting() {
     let env = vec![
         ("NAA__ENTRA__CLOCK_SKEW_SECS".to_string(), "30".to_string()),
         ("NAA__ENTRA__AUDIENCES".to_string(), format!("[\"api://{CLIENT}\"]")),
-        ("NAA__GRAPH__BASE_URL".to_string(), "http://127.0.0.1:9/v1.0".to_string()),
+        (
+            "NAA__GRAPH__BASE_URL".to_string(),
+            "http://127.0.0.1:9/v1.0".to_string(),
+        ),
         ("UNRELATED".to_string(), "x".to_string()),
     ];
     let c = Config::load_with_env(Some(&file.0), env).unwrap();
     assert_eq!(c.entra.clock_skew_secs, 30);
     assert_eq!(c.graph.base_url, "http://127.0.0.1:9/v1.0");
-    assert_eq!(c.accepted_audiences(), vec![CLIENT.to_string(), format!("api://{CLIENT}")]);
+    assert_eq!(
+        c.accepted_audiences(),
+        vec![CLIENT.to_string(), format!("api://{CLIENT}")]
+    );
 }
 
 #[test]
@@ -146,7 +152,12 @@ fn a_secret_from_an_unset_variable_is_named_in_the_error() {
         "{ env = \"NAA_TEST_SURELY_UNSET_VARIABLE\" }",
     ));
     let err = Config::load_with_env(Some(&file.0), no_env()).unwrap_err();
-    assert!(err.problems.iter().any(|p| p.contains("NAA_TEST_SURELY_UNSET_VARIABLE")), "{err}");
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.contains("NAA_TEST_SURELY_UNSET_VARIABLE")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -171,8 +182,13 @@ fn unknown_keys_are_rejected() {
 #[test]
 fn the_example_configuration_is_valid() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("naa-gateway.example.toml");
-    let env = vec![("NAA__ENTRA__CREDENTIAL__SECRET__VALUE".to_string(), "from-env".to_string())];
-    let text = std::fs::read_to_string(&example).unwrap().replace("{ env = \"NAA_CLIENT_SECRET\" }", "{ value = \"x\" }");
+    let env = vec![(
+        "NAA__ENTRA__CREDENTIAL__SECRET__VALUE".to_string(),
+        "from-env".to_string(),
+    )];
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("{ env = \"NAA_CLIENT_SECRET\" }", "{ value = \"x\" }");
     let file = write_config(&text);
     let c = Config::load_with_env(Some(&file.0), env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.entra.allowed_tenants.len(), 1);

@@ -38,11 +38,20 @@ fn ids_inspect_decodes_microsofts_example_attachment_id() {
 fn check_lists_every_problem_and_exits_64() {
     let path = std::env::temp_dir().join(format!("naa-check-{}.toml", uuid::Uuid::new_v4()));
     std::fs::write(&path, "[entra]\nclient_id = \"nope\"\nclock_skew_secs = 999\n").unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["entra.client_id", "clock_skew_secs", "allowed_tenants", "entra.credential"] {
+    for needle in [
+        "entra.client_id",
+        "clock_skew_secs",
+        "allowed_tenants",
+        "entra.credential",
+    ] {
         assert!(err.contains(needle), "{needle} missing from:\n{err}");
     }
 }
@@ -61,11 +70,25 @@ async fn the_sandbox_serves_a_seeded_attachment_with_no_configuration() {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).map(|_| line)
     });
-    let line = tokio::time::timeout(Duration::from_secs(60), line).await.unwrap().unwrap().unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(60), line)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    for key in ["gateway", "ews_url", "entra", "graph", "tenant_id", "client_id", "scope", "users"] {
+    for key in [
+        "gateway",
+        "ews_url",
+        "entra",
+        "graph",
+        "tenant_id",
+        "client_id",
+        "scope",
+        "users",
+    ] {
         assert!(ready.get(key).is_some(), "{key} missing: {ready}");
     }
+    naa_gateway::http::install_crypto_provider();
     let http = reqwest::Client::new();
     let user = ready["users"][0].as_str().unwrap();
     let token: Value = http
@@ -78,7 +101,10 @@ async fn the_sandbox_serves_a_seeded_attachment_with_no_configuration() {
         .await
         .unwrap();
     let messages: Vec<Value> = http
-        .get(format!("{}/sandbox/mailboxes/{user}/messages", ready["graph"].as_str().unwrap()))
+        .get(format!(
+            "{}/sandbox/mailboxes/{user}/messages",
+            ready["graph"].as_str().unwrap()
+        ))
         .send()
         .await
         .unwrap()

@@ -12,7 +12,11 @@ async fn every_credential_kind_completes_an_exchange() {
         (SandboxCredential::CertificatePs256, "certificate_ps256"),
         (SandboxCredential::Federated, "federated"),
     ] {
-        let app = spawn_app_with(Options { credential, ..Options::default() }).await;
+        let app = spawn_app_with(Options {
+            credential,
+            ..Options::default()
+        })
+        .await;
         let alice = app.alice().to_string();
         let token = app.token_for(&alice).await;
         let id = app.first_message(&alice)["rest_id"].as_str().unwrap().to_string();

@@ -38,23 +38,32 @@ async fn users_and_tokens_never_share_a_cache_entry() {
     let alice_msg = app.first_message(&alice);
     let bob_msg = app.first_message(&bob);
 
-    let res = app.get_message(&alice_token, alice_msg["rest_id"].as_str().unwrap(), "?$select=subject").await;
+    let res = app
+        .get_message(&alice_token, alice_msg["rest_id"].as_str().unwrap(), "?$select=subject")
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap()["subject"], alice_msg["subject"]);
-    let res = app.get_message(&bob_token, bob_msg["rest_id"].as_str().unwrap(), "?$select=subject").await;
+    let res = app
+        .get_message(&bob_token, bob_msg["rest_id"].as_str().unwrap(), "?$select=subject")
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap()["subject"], bob_msg["subject"]);
     assert_eq!(app.obo_exchanges(), 2);
 
     // Alice's token never reaches Bob's mail, even with Bob's message id.
-    let res = app.get_message(&alice_token, bob_msg["rest_id"].as_str().unwrap(), "").await;
+    let res = app
+        .get_message(&alice_token, bob_msg["rest_id"].as_str().unwrap(), "")
+        .await;
     assert_eq!(res.status(), 404);
 
     // A second token of the same user is its own cache entry (Conditional Access is per assertion).
     let alice_again = app.token(json!({ "user": alice, "lifetime_secs": 3000 })).await;
-    let res = app.get_message(&alice_again, alice_msg["rest_id"].as_str().unwrap(), "?$select=subject").await;
+    let res = app
+        .get_message(&alice_again, alice_msg["rest_id"].as_str().unwrap(), "?$select=subject")
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(app.obo_exchanges(), 3);
     // And repeating a token is served from cache.
-    app.get_message(&alice_again, alice_msg["rest_id"].as_str().unwrap(), "?$select=subject").await;
+    app.get_message(&alice_again, alice_msg["rest_id"].as_str().unwrap(), "?$select=subject")
+        .await;
     assert_eq!(app.obo_exchanges(), 3);
 }
 
@@ -80,9 +89,13 @@ async fn an_expired_cache_entry_triggers_a_new_exchange() {
 /// Makes the next exchange fail with `code` and returns the gateway's answer to a fresh token.
 async fn answer_to(app: &TestApp, code: u32) -> (u16, String, Value, reqwest::header::HeaderMap) {
     let alice = app.alice().to_string();
-    let token = app.token(json!({ "user": alice, "lifetime_secs": 3000 + code as i64 % 500 })).await;
+    let token = app
+        .token(json!({ "user": alice, "lifetime_secs": 3000 + code as i64 % 500 }))
+        .await;
     app.sims.entra.fail_next(1, code);
-    let res = app.get_message(&token, &first_id(app, &alice), "?$select=subject").await;
+    let res = app
+        .get_message(&token, &first_id(app, &alice), "?$select=subject")
+        .await;
     let status = res.status().as_u16();
     let header = www_authenticate(&res);
     let headers = res.headers().clone();
@@ -93,7 +106,10 @@ async fn answer_to(app: &TestApp, code: u32) -> (u16, String, Value, reqwest::he
 fn assert_carries_entra_diagnostics(body: &Value, code: u32) {
     let text = body.to_string();
     assert!(text.contains(&code.to_string()), "error_codes missing: {text}");
-    assert!(text.contains("trace_id") && text.contains("correlation_id"), "diagnostics missing: {text}");
+    assert!(
+        text.contains("trace_id") && text.contains("correlation_id"),
+        "diagnostics missing: {text}"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +122,10 @@ async fn entra_answers_become_something_the_add_in_can_act_on() {
         assert!(header.contains("error=\"insufficient_claims\""), "{header}");
         let claims_b64 = header.split("claims=\"").nth(1).unwrap().split('"').next().unwrap();
         let claims: Value = serde_json::from_slice(&STANDARD.decode(claims_b64).unwrap()).unwrap();
-        assert!(claims.get("access_token").is_some(), "claims JSON passed through: {claims}");
+        assert!(
+            claims.get("access_token").is_some(),
+            "claims JSON passed through: {claims}"
+        );
         assert_carries_entra_diagnostics(&body, code);
     }
 
@@ -126,7 +145,10 @@ async fn entra_answers_become_something_the_add_in_can_act_on() {
 
     for code in [7000215, 7000222, 700027] {
         let (status, _, body, _) = answer_to(&app, code).await;
-        assert_eq!(status, 502, "bad client credential AADSTS{code} is the gateway's configuration");
+        assert_eq!(
+            status, 502,
+            "bad client credential AADSTS{code} is the gateway's configuration"
+        );
         assert_carries_entra_diagnostics(&body, code);
     }
 

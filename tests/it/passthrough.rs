@@ -13,10 +13,15 @@ async fn a_seeded_attachment_comes_through_byte_for_byte_in_size() {
     let alice = app.alice().to_string();
     let token = app.token_for(&alice).await;
     let (msg, att) = app.message_with_file(&alice);
-    let res = app.get_attachment_value(&token, &msg, att["rest_id"].as_str().unwrap()).await;
+    let res = app
+        .get_attachment_value(&token, &msg, att["rest_id"].as_str().unwrap())
+        .await;
     assert_eq!(res.status(), 200, "{}", www_authenticate(&res));
     let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with(att["content_type"].as_str().unwrap()), "{content_type}");
+    assert!(
+        content_type.starts_with(att["content_type"].as_str().unwrap()),
+        "{content_type}"
+    );
     let bytes = res.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, att["size"].as_u64().unwrap());
 }
@@ -30,11 +35,17 @@ async fn the_large_attachment_streams_through() {
         .messages(&alice)
         .into_iter()
         .find_map(|m| {
-            let att = m["attachments"].as_array()?.iter().find(|a| a["size"].as_u64() > Some(10 << 20))?.clone();
+            let att = m["attachments"]
+                .as_array()?
+                .iter()
+                .find(|a| a["size"].as_u64() > Some(10 << 20))?
+                .clone();
             Some((m["rest_id"].as_str()?.to_string(), att))
         })
         .expect("a seeded attachment of tens of MB");
-    let res = app.get_attachment_value(&token, &msg, att["rest_id"].as_str().unwrap()).await;
+    let res = app
+        .get_attachment_value(&token, &msg, att["rest_id"].as_str().unwrap())
+        .await;
     assert_eq!(res.status(), 200);
     let mut stream = res.bytes_stream();
     let (mut total, mut chunks) = (0u64, 0u32);
@@ -78,7 +89,11 @@ async fn other_mailboxes_are_refused() {
     let app = spawn_app().await;
     let token = app.token_for(app.alice()).await;
     let bob_msg = app.first_message(app.bob());
-    let path = format!("/v1.0/users/{}/messages/{}", app.bob(), bob_msg["rest_id"].as_str().unwrap());
+    let path = format!(
+        "/v1.0/users/{}/messages/{}",
+        app.bob(),
+        bob_msg["rest_id"].as_str().unwrap()
+    );
     let res = app.get(&token, &path).await;
     assert_eq!(res.status(), 403);
 }

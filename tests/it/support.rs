@@ -23,7 +23,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { credential: SandboxCredential::Secret, overrides: json!({}), entra_down_at_start: false }
+        Options {
+            credential: SandboxCredential::Secret,
+            overrides: json!({}),
+            entra_down_at_start: false,
+        }
     }
 }
 
@@ -50,7 +54,9 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     LazyLock::force(&TRACING);
-    let sims = naa_sim::sandbox::start(SeedTenant::contoso()).await.expect("simulators start");
+    let sims = naa_sim::sandbox::start(SeedTenant::contoso())
+        .await
+        .expect("simulators start");
     spawn_gateway(sims, options).await
 }
 
@@ -71,8 +77,19 @@ pub async fn spawn_gateway(sims: Sims, options: Options) -> TestApp {
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped(std::future::pending()).await;
     });
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    let test_app = TestApp { url, sims, state, http, _dir: dir, _server: server };
+    naa_gateway::http::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let test_app = TestApp {
+        url,
+        sims,
+        state,
+        http,
+        _dir: dir,
+        _server: server,
+    };
     test_app.wait_until_listening().await;
     test_app
 }
@@ -109,7 +126,12 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200, "minting {request}: {}", res.text().await.unwrap_or_default());
+        assert_eq!(
+            res.status(),
+            200,
+            "minting {request}: {}",
+            res.text().await.unwrap_or_default()
+        );
         let body: Value = res.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_string()
     }
@@ -129,7 +151,11 @@ impl TestApp {
         self.messages(upn)
             .into_iter()
             .find_map(|m| {
-                let att = m["attachments"].as_array()?.iter().find(|a| a["kind"] == "file")?.clone();
+                let att = m["attachments"]
+                    .as_array()?
+                    .iter()
+                    .find(|a| a["kind"] == "file")?
+                    .clone();
                 Some((m["rest_id"].as_str()?.to_string(), att))
             })
             .expect("a seeded message with a file attachment")
@@ -146,7 +172,8 @@ impl TestApp {
 
     /// `GET /v1.0/me/messages/{id}/attachments/{att}/$value` through the gateway.
     pub async fn get_attachment_value(&self, token: &str, id: &str, att: &str) -> reqwest::Response {
-        self.get(token, &format!("/v1.0/me/messages/{id}/attachments/{att}/$value")).await
+        self.get(token, &format!("/v1.0/me/messages/{id}/attachments/{att}/$value"))
+            .await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {

@@ -49,7 +49,12 @@ async fn assert_rejected(app: &crate::support::TestApp, token: &str, reason_word
     let msg = app.first_message(app.alice());
     let res = app.get_message(token, msg["rest_id"].as_str().unwrap(), "").await;
     let header = www_authenticate(&res);
-    assert_eq!(res.status(), 401, "expected 401 for {reason_words:?}, got {} ({header})", res.status());
+    assert_eq!(
+        res.status(),
+        401,
+        "expected 401 for {reason_words:?}, got {} ({header})",
+        res.status()
+    );
     assert!(header.starts_with("Bearer "), "{header}");
     assert!(header.contains("error=\"invalid_token\""), "{header}");
     let lower = header.to_lowercase();
@@ -65,7 +70,9 @@ async fn v2_and_v1_tokens_both_reach_the_mailbox() {
     let msg = app.first_message(app.alice());
     for version in [2, 1] {
         let token = app.token(json!({ "user": app.alice(), "version": version })).await;
-        let res = app.get_message(&token, msg["rest_id"].as_str().unwrap(), "?$select=subject").await;
+        let res = app
+            .get_message(&token, msg["rest_id"].as_str().unwrap(), "?$select=subject")
+            .await;
         assert_eq!(res.status(), 200, "v{version}: {}", res.text().await.unwrap());
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["subject"], msg["subject"], "v{version}");
@@ -75,7 +82,12 @@ async fn v2_and_v1_tokens_both_reach_the_mailbox() {
 #[tokio::test]
 async fn a_request_without_a_token_gets_a_bare_bearer_challenge() {
     let app = spawn_app().await;
-    let res = app.http.get(format!("{}/v1.0/me/messages/AAMk", app.url)).send().await.unwrap();
+    let res = app
+        .http
+        .get(format!("{}/v1.0/me/messages/AAMk", app.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     assert!(www_authenticate(&res).starts_with("Bearer"));
     assert!(res.headers().contains_key("request-id"));
@@ -93,7 +105,9 @@ async fn each_rejection_reason_is_named_and_counted() {
     let not_yet = app.token(json!({ "user": alice, "not_before_offset_secs": 900 })).await;
     assert_rejected(&app, &not_yet, &["not yet valid", "not valid yet", "nbf"]).await;
 
-    let other_audience = app.token(json!({ "user": alice, "audience": "api://someone-else" })).await;
+    let other_audience = app
+        .token(json!({ "user": alice, "audience": "api://someone-else" }))
+        .await;
     assert_rejected(&app, &other_audience, &["audience"]).await;
 
     let graph_token = app
@@ -127,7 +141,14 @@ async fn each_rejection_reason_is_named_and_counted() {
     assert_rejected(&app, &app_only, &["app-only", "app only", "application"]).await;
 
     let metrics = &app.state.metrics;
-    for reason in ["expired", "wrong_audience", "missing_scope", "wrong_issuer", "tenant_not_allowed", "bad_signature"] {
+    for reason in [
+        "expired",
+        "wrong_audience",
+        "missing_scope",
+        "wrong_issuer",
+        "tenant_not_allowed",
+        "bad_signature",
+    ] {
         assert!(
             metrics.get("inbound_token_rejected_total", &[("reason", reason)]) >= 1,
             "reason {reason} not counted:\n{}",
@@ -140,13 +161,17 @@ async fn each_rejection_reason_is_named_and_counted() {
 async fn unsigned_and_symmetric_tokens_are_refused_before_any_key_lookup() {
     let app = spawn_app().await;
     let good = app.token_for(app.alice()).await;
-    let payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(good.split('.').nth(1).unwrap()).unwrap())
-        .unwrap();
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(good.split('.').nth(1).unwrap()).unwrap()).unwrap();
     let none = raw_token(json!({ "alg": "none", "typ": "JWT" }), &payload, "");
     assert_rejected(&app, &none, &["algorithm", "alg"]).await;
     let kid = jsonwebtoken::decode_header(&good).unwrap().kid.unwrap();
     let hs = jsonwebtoken::encode(
-        &Header { alg: jsonwebtoken::Algorithm::HS256, kid: Some(kid), ..Header::default() },
+        &Header {
+            alg: jsonwebtoken::Algorithm::HS256,
+            kid: Some(kid),
+            ..Header::default()
+        },
         &payload,
         &EncodingKey::from_secret(b"the public key as hmac secret").unwrap(),
     )
@@ -160,11 +185,17 @@ async fn expiry_within_the_configured_skew_is_left_to_entra() {
     let app = spawn_app().await;
     let token = app.token(json!({ "user": app.alice(), "lifetime_secs": -60 })).await;
     let msg = app.first_message(app.alice());
-    let res = app.get_message(&token, msg["rest_id"].as_str().unwrap(), "?$select=subject").await;
+    let res = app
+        .get_message(&token, msg["rest_id"].as_str().unwrap(), "?$select=subject")
+        .await;
     // The gateway tolerates 60 s past `exp` (skew 120 s); Entra, which has the last word, does not.
     assert_eq!(app.state.metrics.get("inbound_token_accepted_total", &[]), 1);
     assert_eq!(res.status(), 401);
-    assert!(www_authenticate(&res).contains("AADSTS500133"), "{}", www_authenticate(&res));
+    assert!(
+        www_authenticate(&res).contains("AADSTS500133"),
+        "{}",
+        www_authenticate(&res)
+    );
 }
 
 #[tokio::test]
@@ -213,7 +244,9 @@ async fn cached_keys_keep_working_while_entra_is_down() {
 
 #[tokio::test]
 async fn without_any_keys_the_answer_is_503_with_retry_after_never_401() {
-    let sims = naa_sim::sandbox::start(naa_sim::seed::SeedTenant::contoso()).await.unwrap();
+    let sims = naa_sim::sandbox::start(naa_sim::seed::SeedTenant::contoso())
+        .await
+        .unwrap();
     let token = {
         let minted = sims
             .entra
@@ -221,7 +254,14 @@ async fn without_any_keys_the_answer_is_503_with_retry_after_never_401() {
             .unwrap();
         minted.access_token
     };
-    let app = spawn_gateway(sims, Options { entra_down_at_start: true, ..Options::default() }).await;
+    let app = spawn_gateway(
+        sims,
+        Options {
+            entra_down_at_start: true,
+            ..Options::default()
+        },
+    )
+    .await;
     let res = app.get_message(&token, "AAMkAGI2", "").await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));

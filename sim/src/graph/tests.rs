@@ -53,7 +53,7 @@ impl Harness {
             .unwrap();
         Harness {
             sim,
-            http: reqwest::Client::new(),
+            http: crate::test_http_client(),
         }
     }
 
@@ -565,7 +565,7 @@ async fn a_streaming_body_holds_its_slot_until_it_is_done() {
     let mut open = Vec::new();
     for _ in 0..4 {
         // A client per download so each stream has its own connection.
-        let resp = reqwest::Client::new()
+        let resp = crate::test_http_client()
             .get(h.url(&path))
             .bearer_auth(READ)
             .send()

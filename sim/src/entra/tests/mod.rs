@@ -31,7 +31,7 @@ pub(super) async fn start() -> Harness {
     let sim = EntraSim::start(seed.clone()).await.unwrap();
     Harness {
         sim,
-        http: reqwest::Client::new(),
+        http: crate::test_http_client(),
         seed,
     }
 }
