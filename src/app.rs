@@ -18,12 +18,14 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::{
+    admin,
     auth::Authenticator,
     config::Config,
     frontend,
     graph::GraphClient,
     idp::EntraClient,
     obo::OboBroker,
+    policy::PolicyEngine,
     state::AppState,
     telemetry::{Metrics, RequestId},
 };
@@ -36,6 +38,7 @@ pub const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-reques
 /// A gateway bound to its listener, ready to serve.
 pub struct Application {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     state: AppState,
     router: Router,
 }
@@ -53,10 +56,19 @@ impl Application {
 
     /// Builds the state on an already-bound listener.
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
+        let admin_listener = match config.admin.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (admin.listen)"))?,
+            ),
+            None => None,
+        };
         let state = build_state(config)?;
         let router = router(state.clone());
         Ok(Application {
             listener,
+            admin_listener,
             state,
             router,
         })
@@ -65,6 +77,11 @@ impl Application {
     /// The address actually bound.
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The address of the admin listener, if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests read counters from it).
@@ -77,9 +94,18 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application {
             listener,
+            admin_listener,
             state,
             router,
         } = self;
+        if let Some(admin_listener) = admin_listener {
+            let admin = admin::router(state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(admin_listener, admin).await {
+                    tracing::error!(error = %e, "admin listener failed");
+                }
+            });
+        }
         if !state.auth.warm_up().await {
             tracing::warn!(
                 "signing keys could not be loaded for every configured tenant yet; /readyz reports not ready"
@@ -88,11 +114,13 @@ impl Application {
         state.auth.spawn_refresher();
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let serve = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        });
+        let service = tower::ServiceExt::<Request>::map_request(router, canonical_ews_path);
+        let serve = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(service))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = stop_tx.send(true);
+            });
         let mut stop_rx2 = stop_rx.clone();
         tokio::select! {
             result = serve => result.context("server failed")?,
@@ -116,23 +144,31 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     let idp = EntraClient::new(&config, credential, http.clone());
     let obo = Arc::new(OboBroker::new(&config, idp, metrics.clone()));
     let graph = Arc::new(GraphClient::new(&config, http, metrics.clone()));
+    let policy = Arc::new(
+        PolicyEngine::load(&config).map_err(|problems| anyhow::anyhow!("invalid policies: {}", problems.join("; ")))?,
+    );
     Ok(AppState {
         config: Arc::new(config),
         auth,
         obo,
         graph,
+        policy,
         metrics,
     })
 }
 
 /// The public router with its layers.
 pub fn router(state: AppState) -> Router {
+    let cors = frontend::cors::layer(&state.config);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(frontend::graph::router())
+        .merge(frontend::rest::router())
+        .merge(frontend::ews::router())
         .fallback(not_found)
         .with_state(state)
+        .layer(cors)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or("");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -179,6 +215,22 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         }
     }
     res
+}
+
+/// IIS matches paths case-insensitively: `/ews/exchange.asmx` reaches the EWS front end too.
+pub fn canonical_ews_path(mut req: Request) -> Request {
+    const EWS_PATH: &str = "/EWS/Exchange.asmx";
+    let path = req.uri().path();
+    if path != EWS_PATH && path.eq_ignore_ascii_case(EWS_PATH) {
+        let rewritten = match req.uri().query() {
+            Some(q) => format!("{EWS_PATH}?{q}"),
+            None => EWS_PATH.to_string(),
+        };
+        if let Ok(uri) = rewritten.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 fn is_sane_request_id(v: &str) -> bool {

@@ -5,11 +5,13 @@
 //! - [`auth`]: who is calling (inbound token validation, per-tenant signing keys).
 //! - [`obo`]: turns a caller into a Graph token (on-behalf-of exchange, cache).
 //! - [`graph`]: the only Graph HTTP client (per-mailbox concurrency, retries).
+//! - [`policy`]: whether a caller may do an action to a message or attachment (Cedar, pure).
 //! - [`ids`]: Exchange item and attachment ids (EWS and REST forms).
 //! - [`idp`]: the only Entra ID HTTP client (token endpoint, client credentials).
 //! - [`config`], [`error`], [`telemetry`]: shared foundations.
-//! - [`app`], [`state`], [`cli`]: wiring, start-up and the command line.
+//! - [`app`], [`state`], [`cli`], [`admin`]: wiring, start-up, the command line, the admin listener.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -21,6 +23,7 @@ pub mod http;
 pub mod idp;
 pub mod ids;
 pub mod obo;
+pub mod policy;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod state;

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::{auth::Authenticator, config::Config, graph::GraphClient, obo::OboBroker, telemetry::Metrics};
+use crate::{
+    auth::Authenticator, config::Config, graph::GraphClient, obo::OboBroker, policy::PolicyEngine, telemetry::Metrics,
+};
 
 /// Shared state of the public router.
 #[derive(Clone)]
@@ -15,6 +17,8 @@ pub struct AppState {
     pub obo: Arc<OboBroker>,
     /// The Graph client.
     pub graph: Arc<GraphClient>,
+    /// Authorization policies.
+    pub policy: Arc<PolicyEngine>,
     /// Counters.
     pub metrics: Arc<Metrics>,
 }

@@ -5,14 +5,22 @@
 //! resolved here (inline, from an environment variable, or from a file) into [`SecretString`]s
 //! that never appear in `Debug` output or logs.
 
+mod cache;
+mod cors;
+mod ews;
+mod policy;
 mod secret;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+pub use cache::{AdminConfig, CacheConfig};
+pub use cors::CorsConfig;
+pub use ews::EwsConfig;
 use figment::{
     Figment,
     providers::{Format, Toml},
 };
+pub use policy::PolicyConfig;
 use secrecy::SecretString;
 pub use secret::{SecretSource, resolve_secret};
 use serde::Deserialize;
@@ -32,6 +40,21 @@ pub struct Config {
     pub obo: OboConfig,
     /// The Microsoft Graph client.
     pub graph: GraphConfig,
+    /// The EWS SOAP front end.
+    #[serde(default)]
+    pub ews: EwsConfig,
+    /// Browser origins allowed to call directly.
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// Authorization policies.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Shared token cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Admin listener.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 /// Listener settings.
@@ -269,6 +292,10 @@ impl Config {
             p.push("obo.cache_capacity must be positive".into());
         }
         check_url(&mut p, "graph.base_url", &self.graph.base_url);
+        p.extend(self.ews.problems());
+        p.extend(self.cors.problems());
+        p.extend(self.policy.problems());
+        p.extend(self.cache.problems());
         if !(1..=4).contains(&self.graph.max_concurrency_per_mailbox) {
             p.push(format!(
                 "graph.max_concurrency_per_mailbox {} must be between 1 and 4 (Graph's MailboxConcurrency limit)",

@@ -1,5 +1,8 @@
 //! `spawn_app`: simulators and a gateway on `127.0.0.1:0`, plus one helper per endpoint.
 
+#[allow(dead_code)] // used by the client tests
+pub mod python;
+
 use std::{net::SocketAddr, sync::LazyLock, time::Duration};
 
 use naa_gateway::{app::Application, config::Config, sandbox::SandboxCredential, state::AppState};
