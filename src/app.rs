@@ -115,6 +115,12 @@ impl Application {
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let service = tower::ServiceExt::<Request>::map_request(router, canonical_ews_path);
+        // Small streamed answers (SOAP envelopes, JSON) must not wait for Nagle's algorithm.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(service))
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -147,12 +153,17 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     let policy = Arc::new(
         PolicyEngine::load(&config).map_err(|problems| anyhow::anyhow!("invalid policies: {}", problems.join("; ")))?,
     );
+    let limits = Arc::new(
+        crate::limits::RateLimits::new(&config.limits, &config.cache, metrics.clone())
+            .context("invalid [cache.redis] for rate limits")?,
+    );
     Ok(AppState {
         config: Arc::new(config),
         auth,
         obo,
         graph,
         policy,
+        limits,
         metrics,
     })
 }
@@ -167,11 +178,23 @@ pub fn router(state: AppState) -> Router {
         .merge(frontend::rest::router())
         .merge(frontend::ews::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::telemetry::track_requests,
+        ))
         .with_state(state)
         .layer(cors)
+        .layer(middleware::from_fn(frontend::cors::strip_unallowed))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.extensions().get::<RequestId>().map(|r| r.0.as_str()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %id,
+                tenant = tracing::field::Empty,
+                operation = tracing::field::Empty,
+            )
         }))
         .layer(middleware::from_fn(request_id))
 }

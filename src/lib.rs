@@ -6,6 +6,7 @@
 //! - [`obo`]: turns a caller into a Graph token (on-behalf-of exchange, cache).
 //! - [`graph`]: the only Graph HTTP client (per-mailbox concurrency, retries).
 //! - [`policy`]: whether a caller may do an action to a message or attachment (Cedar, pure).
+//! - [`limits`]: optional per-user and per-tenant request rate limits.
 //! - [`ids`]: Exchange item and attachment ids (EWS and REST forms).
 //! - [`idp`]: the only Entra ID HTTP client (token endpoint, client credentials).
 //! - [`config`], [`error`], [`telemetry`]: shared foundations.
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod http;
 pub mod idp;
 pub mod ids;
+pub mod limits;
 pub mod obo;
 pub mod policy;
 #[cfg(feature = "sandbox")]

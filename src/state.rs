@@ -19,6 +19,8 @@ pub struct AppState {
     pub graph: Arc<GraphClient>,
     /// Authorization policies.
     pub policy: Arc<PolicyEngine>,
+    /// Per-user and per-tenant request rate limits.
+    pub limits: Arc<crate::limits::RateLimits>,
     /// Counters.
     pub metrics: Arc<Metrics>,
 }

@@ -23,6 +23,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Sampled at scrape time: moka keeps the count itself.
+    let entries = i64::try_from(state.obo.cache_stats().entries).unwrap_or(i64::MAX);
+    state.metrics.gauge_set("obo_cache_entries", &[], entries);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

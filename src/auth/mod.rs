@@ -279,7 +279,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, AuthError> {
-        state.auth.authenticate_headers(&parts.headers).await
+        let caller = state.auth.authenticate_headers(&parts.headers).await?;
+        tracing::Span::current().record("tenant", caller.tenant_id.as_str());
+        Ok(caller)
     }
 }
 

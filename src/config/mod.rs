@@ -13,8 +13,8 @@ mod secret;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-pub use cache::{AdminConfig, CacheConfig};
-pub use cors::CorsConfig;
+pub use cache::{AdminConfig, CacheConfig, RedisConfig};
+pub use cors::{CorsConfig, TenantCors};
 pub use ews::EwsConfig;
 use figment::{
     Figment,
@@ -55,6 +55,9 @@ pub struct Config {
     /// Admin listener.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// Request rate limits.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// Listener settings.
@@ -296,6 +299,7 @@ impl Config {
         p.extend(self.cors.problems());
         p.extend(self.policy.problems());
         p.extend(self.cache.problems());
+        p.extend(self.limits.problems());
         if !(1..=4).contains(&self.graph.max_concurrency_per_mailbox) {
             p.push(format!(
                 "graph.max_concurrency_per_mailbox {} must be between 1 and 4 (Graph's MailboxConcurrency limit)",

@@ -1,25 +1,31 @@
-//! `/v1.0/me/messages/...`: an authenticated Graph pass-through in Graph's own shape.
+//! `/v1.0/...`: the Graph-shaped front end, for add-ins (and the official Graph SDKs) that speak
+//! Graph but hold only the NAA token for the gateway.
 //!
-//! The caller's token is exchanged on-behalf-of for a Graph token and the request is replayed
-//! against Graph for the caller's own mailbox; status, body and the headers a client acts on
-//! come back unchanged. Ids may be given in EWS or REST form (Graph only takes REST form) and
-//! are validated before anything is exchanged or sent. Only `/me` is served: `/users/...`
-//! would name a mailbox other than the token's user.
+//! Serves, for the caller's own mailbox and in Graph's own shape: a message (`$select`,
+//! `$expand`, `Prefer`), its MIME (`$value`), its attachments (list, one, `$value`), and PATCH
+//! of `singleValueExtendedProperties`. The caller's token is exchanged on-behalf-of and every
+//! Graph call is preceded by a policy decision; Graph's answers stream back with the headers a
+//! client acts on. `/me/...` and `/users/{own UPN | own object id}/...` (what the SDKs send) are
+//! served; any other `/users/...` is refused. Ids may be in EWS or REST form.
 
 use axum::{
     Router,
-    body::Body,
-    extract::{FromRequestParts, Path, State, rejection::PathRejection},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts},
+    body::{Body, Bytes},
+    extract::{FromRequestParts, State},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::{any, get},
+    routing::any,
 };
-use secrecy::ExposeSecret;
 
+use super::rest::{
+    calls::{self, Failure, Mailbox},
+    json::Json,
+    path::{self, Parsed, PathError, Target},
+};
 use crate::{
-    auth::Caller,
-    graph::{CLIENT_REQUEST_ID, GraphError, GraphRequest, GraphResponse},
-    ids::{ExchangeId, IdError},
+    auth::{AuthError, Caller},
+    graph::{CLIENT_REQUEST_ID, GraphError, GraphResponse},
+    policy::{Action, FrontEnd, Resource},
     state::AppState,
     telemetry::RequestId,
 };
@@ -37,67 +43,29 @@ const RELAYED_HEADERS: [HeaderName; 6] = [
 /// Graph's own `request-id` is relayed under this name: `request-id` is the gateway's.
 const GRAPH_REQUEST_ID: HeaderName = HeaderName::from_static("graph-request-id");
 
-/// The request header a client chooses Graph's answer format with; forwarded as is.
-const PREFER: HeaderName = HeaderName::from_static("prefer");
-
 /// Longest incoming `client-request-id` reused for the Graph call.
 const MAX_CLIENT_REQUEST_ID_LEN: usize = 128;
 
+/// Graph's message for a refused request.
+const ACCESS_DENIED: &str = "Access is denied. Check credentials and try again.";
+
 /// Routes of the Graph-shaped front end.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1.0/me/messages/{id}", get(message))
-        .route("/v1.0/me/messages/{id}/$value", get(message_mime))
-        .route("/v1.0/me/messages/{id}/attachments", get(attachments))
-        .route("/v1.0/me/messages/{id}/attachments/{att_id}", get(attachment))
-        .route(
-            "/v1.0/me/messages/{id}/attachments/{att_id}/$value",
-            get(attachment_raw),
-        )
-        .route("/v1.0/users", any(other_mailbox))
-        .route("/v1.0/users/{*rest}", any(other_mailbox))
+    Router::new().route("/v1.0/{*path}", any(entry))
 }
 
-type OneId = Result<Path<String>, PathRejection>;
-type TwoIds = Result<Path<(String, String)>, PathRejection>;
-
-async fn message(State(s): State<AppState>, c: Caller, id: OneId, f: Forwarded) -> Response {
-    forward(&s, &c, f, message_path(id, "")).await
-}
-
-async fn message_mime(State(s): State<AppState>, c: Caller, id: OneId, f: Forwarded) -> Response {
-    forward(&s, &c, f, message_path(id, "/$value")).await
-}
-
-async fn attachments(State(s): State<AppState>, c: Caller, id: OneId, f: Forwarded) -> Response {
-    forward(&s, &c, f, message_path(id, "/attachments")).await
-}
-
-async fn attachment(State(s): State<AppState>, c: Caller, ids: TwoIds, f: Forwarded) -> Response {
-    forward(&s, &c, f, attachment_path(ids, "")).await
-}
-
-async fn attachment_raw(State(s): State<AppState>, c: Caller, ids: TwoIds, f: Forwarded) -> Response {
-    forward(&s, &c, f, attachment_path(ids, "/$value")).await
-}
-
-/// `/users/...` names an explicit mailbox; the gateway acts only for the token's user.
-async fn other_mailbox(_caller: Caller, f: Forwarded) -> Response {
-    let id = f.request_id;
-    graph_error(
-        StatusCode::FORBIDDEN,
-        "ErrorAccessDenied",
-        "Access is denied. Check credentials and try again.",
-        &id,
-    )
-}
-
-/// What the pass-through takes from the request besides ids: the correlation id (also sent
-/// to Graph as `client-request-id`), the `Prefer` headers and the raw query string.
+/// What the front end takes from the request besides the caller and body.
 struct Forwarded {
+    /// The correlation id, also sent to Graph as `client-request-id`.
     request_id: String,
-    prefer: Vec<HeaderValue>,
+    method: Method,
+    /// The raw path below `/v1.0`.
+    path: String,
+    /// The raw query string, forwarded as is.
     query: Option<String>,
+    prefer: Vec<HeaderValue>,
+    if_match: Option<HeaderValue>,
+    origin: Option<HeaderValue>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Forwarded {
@@ -110,91 +78,199 @@ impl<S: Send + Sync> FromRequestParts<S> for Forwarded {
             Some(RequestId(id)) => id.clone(),
             None => client_request_id(&parts.headers),
         };
-        let prefer = parts.headers.get_all(PREFER).iter().cloned().collect();
-        let query = parts.uri.query().filter(|q| !q.is_empty()).map(str::to_owned);
+        let full = parts.uri.path();
         Ok(Forwarded {
             request_id,
-            prefer,
-            query,
+            method: parts.method.clone(),
+            path: full.strip_prefix("/v1.0").unwrap_or(full).to_owned(),
+            query: parts.uri.query().filter(|q| !q.is_empty()).map(str::to_owned),
+            prefer: parts.headers.get_all(calls::PREFER).iter().cloned().collect(),
+            if_match: parts.headers.get(header::IF_MATCH).cloned(),
+            origin: parts.headers.get(header::ORIGIN).cloned(),
         })
     }
 }
 
-/// Why the path did not yield a Graph path.
-#[derive(Debug)]
-enum BadPath {
-    /// A segment could not be extracted (invalid percent-encoding).
-    Rejected,
-    /// An id is malformed.
-    Id(IdError),
-}
-
-fn message_path(id: OneId, suffix: &str) -> Result<String, BadPath> {
-    let Path(id) = id.map_err(|_| BadPath::Rejected)?;
-    Ok(format!("/me/messages/{}{suffix}", rest_id(&id)?))
-}
-
-fn attachment_path(ids: TwoIds, suffix: &str) -> Result<String, BadPath> {
-    let Path((id, att_id)) = ids.map_err(|_| BadPath::Rejected)?;
-    Ok(format!(
-        "/me/messages/{}/attachments/{}{suffix}",
-        rest_id(&id)?,
-        rest_id(&att_id)?
-    ))
-}
-
-/// The REST form Graph expects; it holds only `A–Z a–z 0–9 - _ =`, so it needs no escaping.
-fn rest_id(id: &str) -> Result<String, BadPath> {
-    ExchangeId::parse(id)
-        .map(|parsed| parsed.rest_id())
-        .map_err(BadPath::Id)
-}
-
-/// Exchanges the caller's token and relays the call to Graph.
-async fn forward(state: &AppState, caller: &Caller, forwarded: Forwarded, path: Result<String, BadPath>) -> Response {
-    let Forwarded {
-        request_id,
-        prefer,
-        query,
-    } = forwarded;
-    let path = match path {
-        Ok(path) => path,
-        Err(bad) => {
-            if let BadPath::Id(e) = &bad {
-                tracing::debug!(client_request_id = %request_id, error = %e, "malformed id");
-            }
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                "ErrorInvalidIdMalformed",
-                "Id is malformed.",
-                &request_id,
-            );
-        }
+async fn entry(
+    State(state): State<AppState>,
+    caller: Result<Caller, AuthError>,
+    f: Forwarded,
+    body: Bytes,
+) -> Response {
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(e) => return auth_error(e, &f.request_id),
     };
-    let token = match state.obo.graph_token(caller, None).await {
-        Ok(token) => token,
-        Err(e) => return e.into_response(),
+    let id = f.request_id.as_str();
+    if !super::cors::origin_allowed_for_tenant(&state.config, f.origin.as_ref(), &caller.tenant_id) {
+        let message = "This browser origin is not allowed for your organization.";
+        return graph_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", message, id);
+    }
+    let parsed = match path::parse(&f.path) {
+        Ok(parsed) => parsed,
+        Err(e) => return path_error(&e, id),
     };
-    let path_and_query = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    let mailbox = caller.mailbox_key();
-    let mut request = GraphRequest::get(
-        &path_and_query,
-        token.access_token.expose_secret(),
-        &mailbox,
-        &request_id,
+    if !parsed.owner.is_caller(&caller) {
+        return graph_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", ACCESS_DENIED, id);
+    }
+    let allowed = matches!(
+        (&parsed.target, &f.method),
+        (Target::Message(_), &Method::PATCH) | (_, &Method::GET)
     );
-    request.headers = prefer.into_iter().map(|value| (PREFER, value)).collect();
-    match state.graph.send(request).await {
-        Ok(response) => relay(response, &request_id),
-        Err(e) => upstream_failure(&e, &request_id),
+    if !allowed {
+        let message = format!("The HTTP method '{}' is not supported for this resource.", f.method);
+        return graph_error(StatusCode::METHOD_NOT_ALLOWED, "ErrorInvalidRequest", &message, id);
+    }
+    let mailbox = match Mailbox::open(&state, &caller, id, FrontEnd::Graph).await {
+        Ok(mailbox) => mailbox,
+        Err(e) => return failure(e, id),
+    };
+    match serve(&mailbox, &f, parsed, body).await {
+        Ok(response) => response,
+        Err(e) => failure(e, id),
     }
 }
 
-/// Graph's status, body and client-relevant headers, unchanged.
-fn relay(graph: GraphResponse, request_id: &str) -> Response {
+async fn serve(mailbox: &Mailbox<'_>, f: &Forwarded, parsed: Parsed, body: Bytes) -> Result<Response, Failure> {
+    let query = f.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+    let response = match parsed.target {
+        Target::Message(id) if f.method == Method::PATCH => return patch(mailbox, f, &id, &body).await,
+        Target::Message(id) => {
+            let (select, expand) = select_and_expand(f.query.as_deref());
+            for action in calls::message_actions(select.as_deref(), expand.as_deref()) {
+                mailbox.authorize(action, &Resource::default())?;
+            }
+            let path = format!("/me/messages/{id}{query}");
+            if calls::expands_attachments(expand.as_deref()) {
+                return filtered(mailbox, f, &path, "attachments").await;
+            }
+            mailbox.get(&path, &f.prefer).await?
+        }
+        Target::MessageValue(id) => {
+            mailbox.authorize(Action::ReadMime, &Resource::default())?;
+            mailbox
+                .get(&format!("/me/messages/{id}/$value{query}"), &f.prefer)
+                .await?
+        }
+        Target::Attachments(id) => {
+            return attachments(mailbox, f, &format!("/me/messages/{id}/attachments{query}")).await;
+        }
+        Target::Attachment(id, att) => {
+            let (_, resource) = mailbox.attachment_metadata(&id, &att, false, &[]).await?;
+            mailbox.authorize(Action::ReadAttachment, &resource)?;
+            mailbox
+                .get(&format!("/me/messages/{id}/attachments/{att}{query}"), &f.prefer)
+                .await?
+        }
+        Target::AttachmentValue(id, att) => {
+            let (_, resource) = mailbox.attachment_metadata(&id, &att, false, &[]).await?;
+            mailbox.authorize(Action::ReadAttachment, &resource)?;
+            mailbox
+                .get(&format!("/me/messages/{id}/attachments/{att}/$value"), &[])
+                .await?
+        }
+    };
+    Ok(relay(response, &f.request_id))
+}
+
+/// The list, without the attachments the policy does not let the caller read.
+async fn attachments(mailbox: &Mailbox<'_>, f: &Forwarded, path: &str) -> Result<Response, Failure> {
+    filtered(mailbox, f, path, "value").await
+}
+
+/// Graph's JSON answer without the attachments (in array `key`) the caller may not read.
+async fn filtered(mailbox: &Mailbox<'_>, f: &Forwarded, path: &str, key: &str) -> Result<Response, Failure> {
+    let response = mailbox.get(path, &f.prefer).await?;
+    let mut head = relay_head(&response, &f.request_id);
+    head.headers_mut().remove(header::CONTENT_LENGTH);
+    let mut json = calls::read_json(response).await?;
+    mailbox.keep_readable_attachments(&mut json, key);
+    *head.body_mut() = Body::from(json.to_vec());
+    Ok(head)
+}
+
+async fn patch(mailbox: &Mailbox<'_>, f: &Forwarded, id: &str, body: &[u8]) -> Result<Response, Failure> {
+    let json = Json::parse(body)
+        .map_err(|e| Failure::bad_request("BadRequest", format!("The request body is not JSON: {e}")))?;
+    for property in calls::patched_properties(&json)? {
+        mailbox.authorize(Action::WriteExtendedProperty, &calls::property_resource(&property))?;
+    }
+    let headers = f.if_match.iter().map(|v| (header::IF_MATCH, v.clone())).collect();
+    let response = mailbox
+        .send(
+            Method::PATCH,
+            &format!("/me/messages/{id}"),
+            headers,
+            Some(Bytes::from(json.to_vec())),
+        )
+        .await?;
+    Ok(relay(response, &f.request_id))
+}
+
+/// `$select` and `$expand` of a Graph query, decoded, for the policy.
+fn select_and_expand(query: Option<&str>) -> (Option<String>, Option<String>) {
+    let (mut select, mut expand) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.to_ascii_lowercase().as_str() {
+            "$select" => select = Some(value.into_owned()),
+            "$expand" => expand = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    (select, expand)
+}
+
+fn failure(failure: Failure, request_id: &str) -> Response {
+    match failure {
+        Failure::Obo(e) => e.into_response(),
+        Failure::Denied(action) => {
+            let message = format!("{ACCESS_DENIED} The gateway's policy does not allow {action:?} here.");
+            graph_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", &message, request_id)
+        }
+        Failure::BadRequest { code, message } => graph_error(StatusCode::BAD_REQUEST, code, &message, request_id),
+        Failure::Graph(e) => upstream_failure(&e, request_id),
+        // Graph's own error answer, as Graph sent it.
+        Failure::Upstream(response) => relay(*response, request_id),
+        Failure::RateLimited(limited) => limited.graph_response(),
+    }
+}
+
+fn path_error(error: &PathError, request_id: &str) -> Response {
+    match error {
+        PathError::UnknownSegment(_) => {
+            graph_error(StatusCode::BAD_REQUEST, "BadRequest", &error.to_string(), request_id)
+        }
+        PathError::Id(e) => {
+            tracing::debug!(client_request_id = %request_id, error = %e, "malformed id");
+            graph_error(
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+                request_id,
+            )
+        }
+    }
+}
+
+/// A refused token in Graph's shape, with the challenge the client must act on.
+fn auth_error(error: AuthError, request_id: &str) -> Response {
+    let code = match error.status() {
+        StatusCode::UNAUTHORIZED => "InvalidAuthenticationToken",
+        _ => "serviceNotAvailable",
+    };
+    let mut response = graph_error(error.status(), code, &error.description(), request_id);
+    let headers = response.headers_mut();
+    if let Some(challenge) = error.www_authenticate().and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    if let Some(secs) = error.retry_after_secs() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// Graph's status and client-relevant headers, without the body.
+fn relay_head(graph: &GraphResponse, request_id: &str) -> Response {
     let mut out = Response::new(Body::empty());
     *out.status_mut() = graph.status;
     for name in RELAYED_HEADERS {
@@ -206,6 +282,12 @@ fn relay(graph: GraphResponse, request_id: &str) -> Response {
         out.headers_mut().insert(GRAPH_REQUEST_ID, id.clone());
     }
     set_client_request_id(&mut out, request_id);
+    out
+}
+
+/// Graph's status, body and client-relevant headers, unchanged.
+fn relay(graph: GraphResponse, request_id: &str) -> Response {
+    let mut out = relay_head(&graph, request_id);
     *out.body_mut() = graph.into_axum_body();
     out
 }
@@ -219,12 +301,7 @@ fn upstream_failure(error: &GraphError, request_id: &str) -> Response {
             "Microsoft Graph did not answer in time.",
             request_id,
         ),
-        StatusCode::FORBIDDEN => graph_error(
-            StatusCode::FORBIDDEN,
-            "ErrorAccessDenied",
-            "Access is denied. Check credentials and try again.",
-            request_id,
-        ),
+        StatusCode::FORBIDDEN => graph_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", ACCESS_DENIED, request_id),
         _ => graph_error(
             StatusCode::BAD_GATEWAY,
             "badGateway",
@@ -279,33 +356,6 @@ mod tests {
     use super::*;
     use crate::{config::GraphConfig, graph::GraphClient, telemetry::Metrics};
 
-    const EWS_ITEM: &str = "AAMkADExZTI1MjVmLWQ4MzEtNDBjYS1hMWEwLTYzMDIyNGQ5MWFjNwBGAAAAAAAsm1xVH2inSpA0JbGZEhm1BwBb0+EYLBFiQqC1D2X3n3odAAAA1zbaAABUGpQQZwqURZb0pqd+SpczAAJQbUulAAA=";
-    const EWS_ATTACHMENT: &str = "AAMkADExZTI1MjVmLWQ4MzEtNDBjYS1hMWEwLTYzMDIyNGQ5MWFjNwBGAAAAAAAsm1xVH2inSpA0JbGZEhm1BwBb0+EYLBFiQqC1D2X3n3odAAAA1zbaAABUGpQQZwqURZb0pqd+SpczAAJQbUulAAABEgAQAFmnqat27N5JqLjo/76gzxY=";
-
-    #[test]
-    fn ews_ids_are_sent_to_graph_in_rest_form() {
-        let rest = crate::ids::to_rest(EWS_ITEM);
-        let path = message_path(Ok(Path(EWS_ITEM.to_owned())), "/$value").unwrap();
-        assert_eq!(path, format!("/me/messages/{rest}/$value"));
-        let same = message_path(Ok(Path(rest.clone())), "").unwrap();
-        assert_eq!(same, format!("/me/messages/{rest}"));
-        let both = attachment_path(Ok(Path((EWS_ITEM.to_owned(), EWS_ATTACHMENT.to_owned()))), "/$value").unwrap();
-        let att = crate::ids::to_rest(EWS_ATTACHMENT);
-        assert_eq!(both, format!("/me/messages/{rest}/attachments/{att}/$value"));
-    }
-
-    #[test]
-    fn malformed_ids_are_refused() {
-        for bad in ["", "AAMk", "AA/A-AAA", "../users/x", &EWS_ITEM[..40]] {
-            assert!(
-                matches!(message_path(Ok(Path(bad.to_owned())), ""), Err(BadPath::Id(_))),
-                "{bad}"
-            );
-        }
-        let bad_attachment = attachment_path(Ok(Path((EWS_ITEM.to_owned(), "nope".to_owned()))), "");
-        assert!(matches!(bad_attachment, Err(BadPath::Id(_))));
-    }
-
     #[test]
     fn client_request_id_is_reused_when_sane() {
         let mut h = HeaderMap::new();
@@ -320,10 +370,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_gateways_request_id_prefer_and_query_are_forwarded() {
-        let request = axum::http::Request::get("/v1.0/me/messages/x?$select=subject")
+        let request = axum::http::Request::patch("/v1.0/me/messages/x?$select=subject")
             .header("client-request-id", "from-client")
             .header("prefer", "outlook.body-content-type=\"text\"")
             .header("prefer", "IdType=\"ImmutableId\"")
+            .header("if-match", "W/\"x\"")
             .body(())
             .unwrap();
         let (mut parts, ()) = request.into_parts();
@@ -331,9 +382,24 @@ mod tests {
         assert_eq!(f.request_id, "from-client");
         assert_eq!(f.prefer.len(), 2);
         assert_eq!(f.query.as_deref(), Some("$select=subject"));
+        assert_eq!(f.path, "/me/messages/x");
+        assert_eq!(f.method, Method::PATCH);
+        assert_eq!(f.if_match.unwrap(), "W/\"x\"");
         parts.extensions.insert(RequestId("assigned".into()));
         let f = Forwarded::from_request_parts(&mut parts, &()).await.unwrap();
         assert_eq!(f.request_id, "assigned");
+    }
+
+    #[test]
+    fn select_and_expand_are_decoded_for_the_policy() {
+        let (select, expand) = select_and_expand(Some(
+            "$select=subject&$expand=singleValueExtendedProperties($filter=id%20eq%20'String%200x007D')",
+        ));
+        assert_eq!(select.as_deref(), Some("subject"));
+        assert_eq!(
+            expand.as_deref(),
+            Some("singleValueExtendedProperties($filter=id eq 'String 0x007D')")
+        );
     }
 
     #[tokio::test]
@@ -354,6 +420,11 @@ mod tests {
 
         let timeout = upstream_failure(&GraphError::Timeout(Duration::from_secs(1)), "abc");
         assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        let denied = failure(Failure::Denied(Action::ReadMime), "abc");
+        assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+        let refused = auth_error(AuthError::missing_token(), "abc");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(refused.headers()["www-authenticate"], "Bearer");
     }
 
     #[tokio::test]
@@ -382,7 +453,7 @@ mod tests {
         let http = crate::http::client(Duration::from_secs(2)).unwrap();
         let client = GraphClient::with_config(&config, http, Arc::new(Metrics::default()));
         let graph = client
-            .send(GraphRequest::get("/me/messages/x", "t", "m", "crid"))
+            .send(crate::graph::GraphRequest::get("/me/messages/x", "t", "m", "crid"))
             .await
             .unwrap();
 

@@ -154,7 +154,15 @@ impl std::fmt::Debug for GraphRequest<'_> {
 impl GraphClient {
     /// Builds the client from the `[graph]` configuration and the shared HTTP client.
     pub fn new(config: &Config, http: reqwest::Client, metrics: Arc<Metrics>) -> GraphClient {
-        Self::with_config(&config.graph, http, metrics)
+        let limiter = MailboxLimiter::shared(
+            config.graph.max_concurrency_per_mailbox,
+            &config.cache,
+            Arc::clone(&metrics),
+        );
+        GraphClient {
+            limiter,
+            ..Self::with_config(&config.graph, http, metrics)
+        }
     }
 
     /// Builds the client from the `[graph]` section alone.
@@ -235,6 +243,11 @@ impl GraphClient {
             Ok(result) => result.map_err(GraphError::from_reqwest),
         };
         let latency_ms = started.elapsed().as_millis();
+        self.metrics.observe(
+            "graph_request_duration_seconds",
+            &[("method", req.method.as_str())],
+            started.elapsed().as_secs_f64(),
+        );
         match &outcome {
             Ok(response) => {
                 let status = response.status();

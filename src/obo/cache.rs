@@ -45,6 +45,11 @@ impl CacheKey {
             scopes: Arc::clone(scopes),
         }
     }
+
+    /// Tenant, client id, assertion hash and scope set (hashed into the shared tier's key).
+    pub(crate) fn parts(&self) -> (&str, &str, &[u8], &str) {
+        (&self.tenant_id, &self.client_id, &self.assertion_sha256, &self.scopes)
+    }
 }
 
 // === impl TokenExpiry ===

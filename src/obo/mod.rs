@@ -4,9 +4,15 @@
 //! assertion and scope set is still valid (minus `obo.expiry_margin_secs`); otherwise exactly
 //! one exchange runs per key, however many requests wait for it. Failures are never cached.
 //! A request answering a claims challenge always exchanges and refreshes the entry.
+//!
+//! With `[cache.redis]` a second, shared tier (Redis, module `l2`) sits behind the in-process one: an L1
+//! miss looks in Redis, and a miss there is exchanged by one replica for all (see `l2`).
+//! Without it, or while Redis is unavailable, every replica exchanges on its own.
 
 mod cache;
 mod error;
+mod l2;
+pub mod redis_link;
 
 use std::{
     sync::{
@@ -20,7 +26,10 @@ pub use error::{DEFAULT_RETRY_AFTER_SECS, ErrorContext, OboError};
 use moka::future::Cache;
 use secrecy::SecretString;
 
-use self::cache::{CacheKey, CachedToken, TokenExpiry};
+use self::{
+    cache::{CacheKey, CachedToken, TokenExpiry},
+    l2::SharedTier,
+};
 use crate::{
     auth::Caller,
     config::Config,
@@ -41,7 +50,8 @@ pub struct GraphToken {
 pub struct CacheStats {
     /// Requests served from the cache.
     pub hits: u64,
-    /// Requests that ran the exchange for their key.
+    /// Requests that missed the in-process cache and filled it for their key (from Redis
+    /// when the shared tier has it, else by exchanging).
     pub misses: u64,
     /// Requests that waited for another request's exchange of the same key.
     pub coalesced: u64,
@@ -57,6 +67,8 @@ pub struct CacheStats {
 pub struct OboBroker {
     idp: EntraClient,
     cache: Cache<CacheKey, CachedToken>,
+    /// The shared tier, when `[cache.redis]` is configured.
+    l2: Option<SharedTier>,
     /// Scopes sent to Entra ID.
     scopes: Vec<String>,
     /// Normalised scope set, the scope part of every cache key.
@@ -98,8 +110,13 @@ impl std::fmt::Debug for GraphToken {
 // === impl OboBroker ===
 
 impl OboBroker {
-    /// Builds the broker with an empty cache of `obo.cache_capacity` entries.
+    /// Builds the broker with an empty cache of `obo.cache_capacity` entries, and the shared
+    /// tier when `[cache.redis]` is configured (Redis is connected to lazily, on first use).
     pub fn new(config: &Config, idp: EntraClient, metrics: Arc<Metrics>) -> OboBroker {
+        let l2 = SharedTier::new(&config.cache, config.obo.expiry_margin_secs, Arc::clone(&metrics))
+            .inspect_err(|e| tracing::error!(error = %e, "shared token cache disabled"))
+            .ok()
+            .flatten();
         let cache = Cache::builder()
             .name("obo-graph-tokens")
             .max_capacity(config.obo.cache_capacity)
@@ -109,6 +126,7 @@ impl OboBroker {
             client_id: Arc::from(idp.client_id()),
             idp,
             cache,
+            l2,
             scopes: cache::request_scopes(&config.obo.scopes),
             scope_set: Arc::from(cache::scope_set(&config.obo.scopes)),
             expiry_margin_secs: config.obo.expiry_margin_secs,
@@ -134,9 +152,9 @@ impl OboBroker {
         let flag = Arc::clone(&ran_here);
         let result = self
             .cache
-            .try_get_with(key, async move {
+            .try_get_with(key.clone(), async move {
                 flag.store(true, Ordering::Relaxed);
-                self.exchange(caller, None).await
+                self.fill(caller, &key).await
             })
             .await;
         self.count(if ran_here.load(Ordering::Relaxed) {
@@ -170,6 +188,7 @@ impl OboBroker {
         self.count(Lookup::Bypass);
         let entry = self.exchange(caller, Some(claims)).await?;
         if !entry.ttl.is_zero() {
+            self.publish(&key, &entry.token).await;
             self.cache.insert(key, entry.clone()).await;
         }
         Ok(entry.token)
@@ -257,5 +276,9 @@ impl std::fmt::Debug for OboBroker {
     }
 }
 
+#[cfg(test)]
+mod l2_tests;
+#[cfg(test)]
+pub(crate) mod test_redis;
 #[cfg(test)]
 mod tests;

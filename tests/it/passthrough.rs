@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::support::{spawn_app, www_authenticate};
+use crate::support::{Options, spawn_app, spawn_app_with, www_authenticate};
 
 #[tokio::test]
 async fn a_seeded_attachment_comes_through_byte_for_byte_in_size() {
@@ -26,13 +26,9 @@ async fn a_seeded_attachment_comes_through_byte_for_byte_in_size() {
     assert_eq!(bytes.len() as u64, att["size"].as_u64().unwrap());
 }
 
-#[tokio::test]
-async fn the_large_attachment_streams_through() {
-    let app = spawn_app().await;
-    let alice = app.alice().to_string();
-    let token = app.token_for(&alice).await;
-    let (msg, att) = app
-        .messages(&alice)
+/// The seeded attachment of tens of MB: (message rest id, attachment json).
+fn large_attachment(app: &crate::support::TestApp, upn: &str) -> (String, Value) {
+    app.messages(upn)
         .into_iter()
         .find_map(|m| {
             let att = m["attachments"]
@@ -42,7 +38,35 @@ async fn the_large_attachment_streams_through() {
                 .clone();
             Some((m["rest_id"].as_str()?.to_string(), att))
         })
-        .expect("a seeded attachment of tens of MB");
+        .expect("a seeded attachment of tens of MB")
+}
+
+#[tokio::test]
+async fn the_default_policy_refuses_an_attachment_over_35_mb() {
+    let app = spawn_app().await;
+    let alice = app.alice().to_string();
+    let token = app.token_for(&alice).await;
+    let (msg, att) = large_attachment(&app, &alice);
+    assert!(
+        att["size"].as_u64().unwrap() > 35 << 20,
+        "the seeded file exceeds the default limit"
+    );
+    let res = app
+        .get_attachment_value(&token, &msg, att["rest_id"].as_str().unwrap())
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn the_large_attachment_streams_through_when_the_limit_allows_it() {
+    let app = spawn_app_with(Options {
+        overrides: serde_json::json!({ "policy": { "max_attachment_bytes": 64u64 << 20 } }),
+        ..Options::default()
+    })
+    .await;
+    let alice = app.alice().to_string();
+    let token = app.token_for(&alice).await;
+    let (msg, att) = large_attachment(&app, &alice);
     let res = app
         .get_attachment_value(&token, &msg, att["rest_id"].as_str().unwrap())
         .await;

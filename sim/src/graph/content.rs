@@ -441,7 +441,7 @@ fn drone_footage(ctx: &Ctx<'_>, counter: u64) -> Seeded {
     draft.conversation = counter;
     let video = Content::Generated {
         seed: u64::from_le_bytes(derive16(ctx.guid, "video", counter)[..8].try_into().unwrap_or([0; 8])),
-        len: LARGE_ATTACHMENT_BYTES,
+        len: super::extra::large_attachment_bytes(),
         header: MP4_HEADER,
     };
     let video = AttachmentKind::File {

@@ -10,6 +10,7 @@ mod convert;
 mod dispatch;
 mod error;
 mod extprops;
+mod extra;
 mod files;
 mod handlers;
 mod headers;

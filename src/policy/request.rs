@@ -1,0 +1,346 @@
+//! One authorization question in Cedar's terms: the entities, the request and the context.
+//!
+//! The gateway's [`Resource`] is mapped onto the schema's `Message`/`Attachment` attributes here
+//! (property sets named, extensions lowercased), so policies never see wire-format variants.
+
+use std::{
+    collections::{HashMap, HashSet},
+    str::FromStr,
+    sync::LazyLock,
+};
+
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression,
+};
+
+use super::{Action, FrontEnd, Resource, ResourceKind, compile::Compiled};
+
+/// GUID of PS_INTERNET_HEADERS (protocols.md §5.4).
+const INTERNET_HEADERS_GUID: &str = "00020386-0000-0000-c000-000000000046";
+/// GUID of PS_PUBLIC_STRINGS.
+const PUBLIC_STRINGS_GUID: &str = "00020329-0000-0000-c000-000000000046";
+
+/// The configured settings a decision sees as `context.settings`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// PublicStrings name prefix; empty allows no name.
+    pub public_strings_prefix: String,
+    /// Attachment size limit in bytes.
+    pub max_attachment_bytes: i64,
+}
+
+/// Everything one decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    /// Tenant GUID.
+    pub tenant_id: &'a str,
+    /// User object id.
+    pub user: &'a str,
+    /// Calling add-in's client id ("" when unknown).
+    pub app: &'a str,
+    /// What is to be done.
+    pub action: Action,
+    /// To what.
+    pub resource: &'a Resource,
+    /// Through which front end.
+    pub front_end: FrontEnd,
+    /// The tenant's settings.
+    pub settings: &'a Settings,
+    /// When, in Unix seconds.
+    pub time: i64,
+}
+
+/// The Cedar outcome: allowed or not, the determining policy ids, evaluation errors.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) allowed: bool,
+    pub(crate) policies: Vec<String>,
+    pub(crate) errors: Vec<String>,
+}
+
+// === impl Action / FrontEnd ===
+
+impl Action {
+    /// Every action, in schema order.
+    pub const ALL: [Action; 7] = [
+        Action::ReadItem,
+        Action::ReadBody,
+        Action::ReadHeaders,
+        Action::ReadMime,
+        Action::ReadAttachment,
+        Action::WriteExtendedProperty,
+        Action::ConvertId,
+    ];
+
+    /// The action's id in the schema (`Action::"<name>"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::ReadItem => "ReadItem",
+            Action::ReadBody => "ReadBody",
+            Action::ReadHeaders => "ReadHeaders",
+            Action::ReadMime => "ReadMime",
+            Action::ReadAttachment => "ReadAttachment",
+            Action::WriteExtendedProperty => "WriteExtendedProperty",
+            Action::ConvertId => "ConvertId",
+        }
+    }
+
+    /// The action named `name` (as in the schema).
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl FrontEnd {
+    /// `ews`, `rest` or `graph`, as policies see it in `context.front_end`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrontEnd::Ews => "ews",
+            FrontEnd::Rest => "rest",
+            FrontEnd::Graph => "graph",
+        }
+    }
+
+    /// The front end named `name`.
+    pub fn from_name(name: &str) -> Option<FrontEnd> {
+        [FrontEnd::Ews, FrontEnd::Rest, FrontEnd::Graph]
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+}
+
+// === evaluation ===
+
+/// Decides `q` against `compiled`. `strict` also checks the request and entities against the
+/// schema (decision tables do, to catch mistakes in them; the gateway builds both itself).
+pub(crate) fn evaluate(
+    authorizer: &Authorizer,
+    compiled: &Compiled,
+    q: &Question<'_>,
+    strict: bool,
+) -> Result<Outcome, String> {
+    let schema = strict.then_some(&compiled.schema);
+    let types = type_names()?;
+    let tenant = uid(&types.tenant, q.tenant_id);
+    let user = uid(&types.user, q.user);
+    let app = uid(&types.app, q.app);
+    let (resource_uid, resource_entity) = resource_entity(q)?;
+    let lineage = compiled
+        .action_lineage
+        .get(q.action.name())
+        .ok_or_else(|| format!("the schema does not declare action {}", q.action.name()))?;
+    // Only entities whose attributes or ancestors a policy can read: `Tenant` and `App` have
+    // neither (they are compared, never dereferenced), and each one costs time to index.
+    let entities = [
+        Entity::new_no_attrs(user.clone(), HashSet::from([tenant.clone()])),
+        resource_entity,
+    ];
+    // Adding to a store whose hierarchy is already closed repairs only what is new, far cheaper
+    // than building a store from scratch.
+    let entities = lineage
+        .clone()
+        .add_entities(entities, None)
+        .map_err(|e| format!("entities: {e}"))?;
+    if let Some(schema) = schema {
+        // Decision tables: the same entities, checked against the schema.
+        Entities::from_entities(
+            entities
+                .iter()
+                .filter(|e| e.uid().type_name().to_string() != "Action")
+                .cloned(),
+            Some(schema),
+        )
+        .map_err(|e| format!("entities: {e}"))?;
+    }
+    let context = context(q, tenant, app)?;
+    let action = uid(&types.action, q.action.name());
+    let request = Request::new(user, action, resource_uid, context, schema).map_err(|e| format!("request: {e}"))?;
+    Ok(outcome(authorizer.is_authorized(
+        &request,
+        &compiled.policies,
+        &entities,
+    )))
+}
+
+fn outcome(response: cedar_policy::Response) -> Outcome {
+    let diagnostics = response.diagnostics();
+    Outcome {
+        allowed: response.decision() == cedar_policy::Decision::Allow,
+        policies: diagnostics.reason().map(ToString::to_string).collect(),
+        errors: diagnostics.errors().map(ToString::to_string).collect(),
+    }
+}
+
+/// The entity type names of the schema, parsed once: parsing one costs more than a decision.
+struct TypeNames {
+    user: EntityTypeName,
+    tenant: EntityTypeName,
+    app: EntityTypeName,
+    action: EntityTypeName,
+    message: EntityTypeName,
+    attachment: EntityTypeName,
+}
+
+static TYPE_NAMES: LazyLock<Result<TypeNames, String>> = LazyLock::new(|| {
+    let parse = |kind: &str| EntityTypeName::from_str(kind).map_err(|e| format!("{kind}: {e}"));
+    Ok(TypeNames {
+        user: parse("User")?,
+        tenant: parse("Tenant")?,
+        app: parse("App")?,
+        action: parse("Action")?,
+        message: parse("Message")?,
+        attachment: parse("Attachment")?,
+    })
+});
+
+fn type_names() -> Result<&'static TypeNames, String> {
+    TYPE_NAMES.as_ref().map_err(Clone::clone)
+}
+
+fn uid(kind: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
+}
+
+fn context(q: &Question<'_>, tenant: EntityUid, app: EntityUid) -> Result<Context, String> {
+    let settings = RestrictedExpression::new_record([
+        (
+            "public_strings_prefix".to_string(),
+            RestrictedExpression::new_string(q.settings.public_strings_prefix.clone()),
+        ),
+        (
+            "max_attachment_bytes".to_string(),
+            RestrictedExpression::new_long(q.settings.max_attachment_bytes),
+        ),
+    ])
+    .map_err(|e| format!("context: {e}"))?;
+    Context::from_pairs([
+        (
+            "front_end".to_string(),
+            RestrictedExpression::new_string(q.front_end.name().to_string()),
+        ),
+        ("tenant".to_string(), RestrictedExpression::new_entity_uid(tenant)),
+        ("app".to_string(), RestrictedExpression::new_entity_uid(app)),
+        ("time".to_string(), RestrictedExpression::new_long(q.time)),
+        (
+            "utc_hour".to_string(),
+            RestrictedExpression::new_long(q.time.rem_euclid(86_400) / 3600),
+        ),
+        // 1970-01-01 was a Thursday: +3 makes Monday 0.
+        (
+            "utc_weekday".to_string(),
+            RestrictedExpression::new_long((q.time.div_euclid(86_400) + 3).rem_euclid(7)),
+        ),
+        ("settings".to_string(), settings),
+    ])
+    .map_err(|e| format!("context: {e}"))
+}
+
+fn resource_entity(q: &Question<'_>) -> Result<(EntityUid, Entity), String> {
+    let r = q.resource;
+    let types = type_names()?;
+    let mut attrs: HashMap<String, RestrictedExpression> = HashMap::new();
+    if let Some(size) = r.size {
+        attrs.insert(
+            "size".into(),
+            RestrictedExpression::new_long(i64::try_from(size).unwrap_or(i64::MAX)),
+        );
+    }
+    let kind = match r.kind {
+        ResourceKind::Message => {
+            if let Some(set) = &r.property_set {
+                attrs.insert("property_set".into(), string(property_set_name(set)));
+            }
+            if let Some(name) = &r.property_name {
+                attrs.insert("property_name".into(), string(name.clone()));
+                let prefix = &q.settings.public_strings_prefix;
+                let has_prefix = !prefix.is_empty() && name.starts_with(prefix.as_str());
+                attrs.insert(
+                    "property_name_has_prefix".into(),
+                    RestrictedExpression::new_bool(has_prefix),
+                );
+            }
+            (&types.message, "message")
+        }
+        ResourceKind::Attachment => {
+            attachment_attrs(r, &mut attrs);
+            (&types.attachment, "attachment")
+        }
+    };
+    let uid = uid(kind.0, kind.1);
+    let entity = Entity::new(uid.clone(), attrs, HashSet::new()).map_err(|e| format!("resource: {e}"))?;
+    Ok((uid, entity))
+}
+
+fn attachment_attrs(r: &Resource, attrs: &mut HashMap<String, RestrictedExpression>) {
+    if let Some(ct) = &r.content_type {
+        attrs.insert("content_type".into(), string(ct.trim().to_ascii_lowercase()));
+    }
+    if let Some(inline) = r.is_inline {
+        attrs.insert("is_inline".into(), RestrictedExpression::new_bool(inline));
+    }
+    if let Some(kind) = &r.attachment_kind {
+        attrs.insert("kind".into(), string(kind.trim().to_ascii_lowercase()));
+    }
+    if let Some(name) = &r.name {
+        attrs.insert("name".into(), string(name.clone()));
+        attrs.insert("extension".into(), string(extension(name)));
+    }
+}
+
+fn string(s: String) -> RestrictedExpression {
+    RestrictedExpression::new_string(s)
+}
+
+/// `report.PDF` → `pdf`; `archive.tar.gz` → `gz`; `README` or `.bashrc` → "".
+pub(crate) fn extension(name: &str) -> String {
+    // Trailing dots and spaces are ignored by Windows, so `evil.exe.` is still an .exe.
+    let name = name.trim_end_matches(['.', ' ']);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => ext.to_ascii_lowercase(),
+        _ => String::new(),
+    }
+}
+
+/// The schema's name for a property set given by name or GUID (braces and case ignored).
+pub(crate) fn property_set_name(set: &str) -> String {
+    let bare = set
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .to_ascii_lowercase();
+    if bare == "internetheaders" || bare == INTERNET_HEADERS_GUID {
+        "InternetHeaders".into()
+    } else if bare == "publicstrings" || bare == PUBLIC_STRINGS_GUID {
+        "PublicStrings".into()
+    } else {
+        bare
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn probe_parts(compiled: &Compiled, q: &Question<'_>, upto: u8) -> Result<(), String> {
+    let types = type_names()?;
+    let tenant = uid(&types.tenant, q.tenant_id);
+    let user = uid(&types.user, q.user);
+    let app = uid(&types.app, q.app);
+    let (_resource_uid, resource_entity) = resource_entity(q)?;
+    if upto == 1 {
+        return Ok(());
+    }
+    let lineage = compiled.action_lineage.get(q.action.name()).ok_or("x")?;
+    // Only entities whose attributes or ancestors a policy can read: `Tenant` and `App` have
+    // neither (they are compared, never dereferenced), and each one costs time to index.
+    let entities = [
+        Entity::new_no_attrs(user.clone(), HashSet::from([tenant.clone()])),
+        resource_entity,
+    ];
+    let _entities = lineage
+        .clone()
+        .add_entities(entities, None)
+        .map_err(|e| format!("entities: {e}"))?;
+    if upto == 2 {
+        return Ok(());
+    }
+    let _ = context(q, tenant, app)?;
+    Ok(())
+}
