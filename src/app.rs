@@ -112,6 +112,7 @@ impl Application {
             );
         }
         state.auth.spawn_refresher();
+        state.policy.spawn_sighup_reload();
         let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let service = tower::ServiceExt::<Request>::map_request(router, canonical_ews_path);
@@ -144,15 +145,16 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
     let credential = config
         .resolve_credential()
         .map_err(|problems| anyhow::anyhow!("invalid credential: {}", problems.join("; ")))?;
+    let policy = Arc::new(
+        PolicyEngine::load(&config).map_err(|problems| anyhow::anyhow!("invalid policies: {}", problems.join("; ")))?,
+    );
+    let config = narrow_scopes_to_policy(config, &policy);
     let metrics = Arc::new(Metrics::default());
     let http = crate::http::client(Duration::from_secs(5)).context("cannot build the HTTP client")?;
     let auth = Arc::new(Authenticator::new(&config, http.clone(), metrics.clone()));
     let idp = EntraClient::new(&config, credential, http.clone());
     let obo = Arc::new(OboBroker::new(&config, idp, metrics.clone()));
     let graph = Arc::new(GraphClient::new(&config, http, metrics.clone()));
-    let policy = Arc::new(
-        PolicyEngine::load(&config).map_err(|problems| anyhow::anyhow!("invalid policies: {}", problems.join("; ")))?,
-    );
     let limits = Arc::new(
         crate::limits::RateLimits::new(&config.limits, &config.cache, metrics.clone())
             .context("invalid [cache.redis] for rate limits")?,
@@ -166,6 +168,20 @@ pub fn build_state(config: Config) -> anyhow::Result<AppState> {
         limits,
         metrics,
     })
+}
+
+/// When no policy can permit a write, the exchange asks Graph for `Mail.Read` only, so a
+/// leaked Graph token could not write either. Scopes are fixed at start-up.
+fn narrow_scopes_to_policy(mut config: Config, policy: &PolicyEngine) -> Config {
+    if !policy.may_write() {
+        for scope in &mut config.obo.scopes {
+            if let Some(prefix) = scope.strip_suffix("Mail.ReadWrite") {
+                *scope = format!("{prefix}Mail.Read");
+            }
+        }
+        tracing::info!("no policy permits a write: asking Graph for Mail.Read only");
+    }
+    config
 }
 
 /// The public router with its layers.

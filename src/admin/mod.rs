@@ -1,4 +1,5 @@
-//! The admin listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`.
+//! The admin listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /readyz`,
+//! `POST /policies/reload` (validate and swap the policy set; a bad set is refused).
 //!
 //! Served on `admin.listen`, apart from the public listener, so metrics are never exposed
 //! to callers of the front ends.
@@ -8,7 +9,7 @@ use axum::{
     extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 
 use crate::state::AppState;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/policies/reload", post(reload_policies))
         .with_state(state)
 }
 
@@ -38,5 +40,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "signing keys not loaded").into_response()
+    }
+}
+
+async fn reload_policies(State(state): State<AppState>) -> Response {
+    let policy = state.policy.clone();
+    match tokio::task::spawn_blocking(move || policy.reload()).await {
+        Ok(Ok(())) => {
+            let s = state.policy.summary();
+            axum::Json(serde_json::json!({
+                "reloaded": true, "origin": s.origin, "policies": s.policy_ids, "may_write": s.may_write,
+            }))
+            .into_response()
+        }
+        Ok(Err(problems)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "reloaded": false,
+                "problems": problems,
+                "message": "the policies were not replaced; the previous set stays in force",
+            })),
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -126,16 +126,7 @@ pub fn build(req: &Request) -> Result<Output, String> {
     Ok(Output { json })
 }
 
-/// The admin-consent URL, in the same form the gateway answers AADSTS65001 with:
-/// `{authority}/{tenant}/v2.0/adminconsent?client_id=…&scope=…`, without `redirect_uri`, so
-/// Entra ID returns the administrator to a redirect URI registered on the app.
-pub fn admin_consent_url(authority: &str, tenant: &str, client_id: &str, scopes: &[String]) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", client_id)
-        .append_pair("scope", &scopes.join(" "))
-        .finish();
-    format!("{}/{tenant}/v2.0/adminconsent?{query}", authority.trim_end_matches('/'))
-}
+pub use crate::obo::admin_consent_url;
 
 fn scope_object(req: &Request) -> Value {
     json!({

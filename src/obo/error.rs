@@ -428,7 +428,7 @@ fn classify_entra(status: u16, retry_after: Option<u64>, entra: EntraError, ex: 
         Meaning::ClaimsChallenge => OboError::InteractionRequired { claims, context },
         Meaning::Interaction => OboError::InteractionRequired { claims: None, context },
         Meaning::Consent => OboError::ConsentRequired {
-            admin_consent_url: admin_consent_url(ex),
+            admin_consent_url: admin_consent_url(ex.authority, ex.tenant, ex.client_id, ex.scopes),
             context,
         },
         Meaning::Assertion => OboError::InvalidAssertion { context },
@@ -455,12 +455,15 @@ fn unavailable(retry_after: Option<u64>, context: Box<ErrorContext>) -> OboError
 
 /// `{authority}/{tid}/v2.0/adminconsent?client_id=…&scope=…`, without `redirect_uri`, so Entra
 /// ID returns the administrator to the redirect URI registered on the app.
-pub(crate) fn admin_consent_url(ex: &Exchange<'_>) -> String {
+/// The URL a tenant administrator opens to consent to the gateway's Graph permissions
+/// (`{authority}/{tenant}/v2.0/adminconsent?client_id=…&scope=…`). Used by the runtime
+/// consent answer and by `naa-gateway app-registration`/`doctor`, so both give the same link.
+pub fn admin_consent_url(authority: &str, tenant: &str, client_id: &str, scopes: &[String]) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", ex.client_id)
-        .append_pair("scope", &ex.scopes.join(" "))
+        .append_pair("client_id", client_id)
+        .append_pair("scope", &scopes.join(" "))
         .finish();
-    format!("{}/{}/v2.0/adminconsent?{query}", ex.authority, ex.tenant)
+    format!("{}/{tenant}/v2.0/adminconsent?{query}", authority.trim_end_matches('/'))
 }
 
 fn consent_message(tenant: &str, entra: &EntraError, label: &str) -> String {

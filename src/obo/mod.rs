@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-pub use error::{DEFAULT_RETRY_AFTER_SECS, ErrorContext, OboError};
+pub use error::{DEFAULT_RETRY_AFTER_SECS, ErrorContext, OboError, admin_consent_url};
 use moka::future::Cache;
 use secrecy::SecretString;
 

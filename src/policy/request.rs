@@ -316,31 +316,3 @@ pub(crate) fn property_set_name(set: &str) -> String {
         bare
     }
 }
-
-#[cfg(test)]
-pub(crate) fn probe_parts(compiled: &Compiled, q: &Question<'_>, upto: u8) -> Result<(), String> {
-    let types = type_names()?;
-    let tenant = uid(&types.tenant, q.tenant_id);
-    let user = uid(&types.user, q.user);
-    let app = uid(&types.app, q.app);
-    let (_resource_uid, resource_entity) = resource_entity(q)?;
-    if upto == 1 {
-        return Ok(());
-    }
-    let lineage = compiled.action_lineage.get(q.action.name()).ok_or("x")?;
-    // Only entities whose attributes or ancestors a policy can read: `Tenant` and `App` have
-    // neither (they are compared, never dereferenced), and each one costs time to index.
-    let entities = [
-        Entity::new_no_attrs(user.clone(), HashSet::from([tenant.clone()])),
-        resource_entity,
-    ];
-    let _entities = lineage
-        .clone()
-        .add_entities(entities, None)
-        .map_err(|e| format!("entities: {e}"))?;
-    if upto == 2 {
-        return Ok(());
-    }
-    let _ = context(q, tenant, app)?;
-    Ok(())
-}
