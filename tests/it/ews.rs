@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::{Options, TestApp, spawn_app, spawn_app_with};
 
-const FIXTURES: &str = "/work/shared/fixtures/ews-requests/exchangelib";
-
 fn shared_dir() -> PathBuf {
     std::env::var_os("NAA_SHARED_DIR")
         .map(PathBuf::from)
@@ -17,8 +15,7 @@ fn shared_dir() -> PathBuf {
 }
 
 fn fixtures_dir() -> PathBuf {
-    let dir = shared_dir().join("fixtures/ews-requests/exchangelib");
-    if dir.exists() { dir } else { PathBuf::from(FIXTURES) }
+    shared_dir().join("fixtures/ews-requests/exchangelib")
 }
 
 /// Runs the shared validator on one response; panics with its report when invalid.
