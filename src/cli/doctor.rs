@@ -4,9 +4,16 @@
 //! the token endpoint, the OBO broker, the Graph client) and, on failure, says what to change.
 //! Nothing here logs or prints a token or a secret.
 
-use std::{path::Path, process::ExitCode, sync::Arc};
+use std::{path::Path, process::ExitCode, time::Duration};
 
-use crate::{auth::Caller, config::Config, graph::GraphRequest, obo::OboError, state::AppState};
+use crate::{
+    auth::Caller,
+    config::Config,
+    graph::GraphRequest,
+    idp::{CredentialKind, EntraClient, EntraError, IdpError},
+    obo::OboError,
+    state::AppState,
+};
 
 /// One line of the checklist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,42 +176,114 @@ async fn keys_check(state: &AppState, tid: &str) -> Check {
     }
 }
 
-/// Asks Entra ID to authenticate the gateway's client credential. The request carries a
-/// placeholder user assertion: Entra ID checks the client credential before the assertion, so
-/// an assertion error means the credential itself was accepted.
+/// Asks Entra ID to authenticate the gateway's client credential with an app-only
+/// (`client_credentials`) request for `https://graph.microsoft.com/.default`.
+///
+/// Entra ID authenticates the client before it judges anything else, so a wrong or expired
+/// secret, an unregistered certificate or an unmatched federated credential shows up as
+/// `invalid_client` (AADSTS7000215, 7000222, 700027, 700024, 7000218, 700211–700213). A consent
+/// answer (AADSTS65001, `consent_required`) therefore means the credential was accepted: the
+/// app-only grant merely lacks admin consent for application permissions, which the gateway never
+/// uses (it acts on behalf of users), so this line passes and says so.
 async fn credential_check(state: &AppState, tid: &str) -> Check {
     let name = format!("client credential ({})", credential_kind(&state.config));
-    let probe = Caller {
-        tenant_id: tid.to_string(),
-        oid: "doctor".into(),
-        subject: "doctor".into(),
-        client_app: None,
-        scopes: Vec::new(),
-        username: None,
-        version: 2,
-        expires_at: i64::MAX,
-        assertion: Arc::from("eyJhbGciOiJSUzI1NiJ9.eyJkb2N0b3IiOnRydWV9.cHJvYmU"),
+    let client = match entra_client(&state.config) {
+        Ok(c) => c,
+        Err(detail) => return Check::fail(name, detail),
     };
-    match state.obo.graph_token(&probe, None).await {
-        Ok(_) | Err(OboError::InvalidAssertion { .. }) | Err(OboError::InteractionRequired { .. }) => {
-            Check::pass(name, "accepted by Entra ID")
+    let client_request_id = uuid::Uuid::new_v4().to_string();
+    match client.client_credentials(tid, &client_request_id).await {
+        Ok(_) => Check::pass(name, "accepted by Entra ID"),
+        Err(error) => credential_verdict(name, &error, client.credential_kind(), &client_request_id),
+    }
+}
+
+/// A token-endpoint client of its own, so the check neither touches nor fills the OBO cache.
+fn entra_client(config: &Config) -> Result<EntraClient, String> {
+    let credential = config.resolve_credential().map_err(|problems| problems.join("; "))?;
+    let http = crate::http::client(Duration::from_secs(5)).map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    Ok(EntraClient::new(config, credential, http))
+}
+
+/// What a failed client-credentials request says about the credential.
+fn credential_verdict(name: String, error: &IdpError, kind: CredentialKind, client_request_id: &str) -> Check {
+    let reach = "check entra.authority and that this host can reach it (proxy, firewall, DNS)";
+    match error {
+        IdpError::Entra { body, .. } if is_consent(body) => Check::pass(
+            name,
+            format!(
+                "accepted by Entra ID (it answered {} for the app-only request, which is judged only after the \
+                 credential; the gateway needs no application permissions)",
+                body.label()
+            ),
+        ),
+        IdpError::Entra { body, .. } if body.error == "invalid_client" => Check::fail(
+            name,
+            format!(
+                "Entra ID rejected the credential ({}): {}; change {} (client-request-id {client_request_id})",
+                body.label(),
+                entra_reason(body),
+                credential_keys(kind)
+            ),
+        ),
+        IdpError::Entra { status, body, .. } if *status == 429 || *status >= 500 => {
+            Check::fail(name, format!("{error}: Entra ID is unavailable; {reach}"))
         }
-        Err(OboError::ClientCredential { problem, .. }) => Check::fail(name, problem),
-        Err(e @ OboError::ConsentRequired { .. }) => Check::fail(
+        IdpError::Entra { body, .. } => Check::fail(
             name,
             format!(
-                "{}; the registration entra.client_id must exist in (or be consented to by) tenant {tid}",
-                e.context().message
+                "{error}: {}; check entra.client_id and that the app registration exists in this tenant \
+                 (client-request-id {client_request_id})",
+                entra_reason(body)
             ),
         ),
-        Err(e @ OboError::Unavailable { .. }) => Check::fail(
-            name,
-            format!(
-                "{}: check entra.authority and that this host can reach it",
-                e.context().message
-            ),
+        IdpError::Credential { .. } => Check::fail(name, error.to_string()),
+        IdpError::InvalidTenant(_) => Check::fail(name, format!("{error}: fix entra.allowed_tenants")),
+        IdpError::Timeout(_) | IdpError::Network(_) | IdpError::UnexpectedStatus { .. } => {
+            Check::fail(name, format!("{error}: {reach}"))
+        }
+        IdpError::InvalidResponse(_) => Check::fail(name, format!("{error}: {reach}")),
+    }
+}
+
+/// Consent is judged after client authentication, so its refusal proves the credential good.
+fn is_consent(body: &EntraError) -> bool {
+    body.error == "consent_required" || body.suberror.as_deref() == Some("consent_required") || body.has_code(&[65001])
+}
+
+/// Entra's own explanation without its `AADSTSnnnn:` prefix (the label is shown already) and
+/// without the trace and correlation ids it appends (on new lines, or after a space).
+fn entra_reason(body: &EntraError) -> String {
+    let description = body.error_description.as_deref().unwrap_or_default();
+    let first = description.lines().next().unwrap_or_default();
+    let first = first.split(" Trace ID:").next().unwrap_or_default().trim();
+    let text = match first.split_once(": ") {
+        Some((label, rest)) if label.starts_with("AADSTS") => rest.trim(),
+        _ => first,
+    };
+    if text.is_empty() {
+        body.error.clone()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The configuration keys behind each credential kind (a certificate is the pair of files).
+fn credential_keys(kind: CredentialKind) -> String {
+    match kind {
+        CredentialKind::Certificate => format!(
+            "entra.credential.certificate_file / {} (the certificate must be registered on the app registration \
+             and match the key)",
+            kind.config_key()
         ),
-        Err(e) => Check::fail(name, e.context().message.clone()),
+        CredentialKind::Secret => format!(
+            "{} (use the secret's value, not its id; secrets expire)",
+            kind.config_key()
+        ),
+        CredentialKind::Federated => format!(
+            "{} or the app registration's federated identity credential (issuer, subject, audience)",
+            kind.config_key()
+        ),
     }
 }
 
@@ -296,5 +375,61 @@ pub async fn run(path: &Path, token: Option<&str>) -> ExitCode {
     } else {
         println!("{failed} check(s) failed");
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entra(status: u16, body: &str) -> IdpError {
+        IdpError::Entra {
+            status,
+            retry_after: None,
+            body: Box::new(EntraError::parse(body.as_bytes()).unwrap()),
+        }
+    }
+
+    fn verdict(error: &IdpError, kind: CredentialKind) -> Check {
+        credential_verdict("client credential".into(), error, kind, "req-1")
+    }
+
+    #[test]
+    fn a_consent_answer_means_the_credential_was_accepted() {
+        let body = r#"{"error":"invalid_grant","error_description":"AADSTS65001: The user or administrator has not consented.\r\nTrace ID: x","error_codes":[65001],"suberror":"consent_required"}"#;
+        let check = verdict(&entra(400, body), CredentialKind::Secret);
+        assert_eq!(check.passed, Some(true), "{}", check.line());
+        assert!(check.detail.contains("AADSTS65001"), "{}", check.line());
+    }
+
+    #[test]
+    fn an_expired_secret_names_the_secret_key_with_entras_reason() {
+        let body = r#"{"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys are expired.\r\nTrace ID: abc","error_codes":[7000222]}"#;
+        let check = verdict(&entra(401, body), CredentialKind::Secret);
+        assert_eq!(check.passed, Some(false));
+        let line = check.line();
+        assert!(
+            line.contains("entra.credential.secret") && line.contains("keys are expired"),
+            "{line}"
+        );
+        assert!(!line.contains("Trace ID"), "{line}");
+    }
+
+    #[test]
+    fn an_unmatched_federated_credential_names_the_token_file() {
+        let body = r#"{"error":"invalid_client","error_description":"AADSTS700213: No matching federated identity record found.","error_codes":[700213]}"#;
+        let line = verdict(&entra(401, body), CredentialKind::Federated).line();
+        assert!(
+            line.starts_with("[FAIL]") && line.contains("entra.credential.token_file"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn an_unavailable_entra_points_at_the_authority_and_the_network() {
+        let body = r#"{"error":"temporarily_unavailable","error_description":"AADSTS90033: A transient error has occurred.","error_codes":[90033]}"#;
+        let line = verdict(&entra(503, body), CredentialKind::Secret).line();
+        assert!(line.starts_with("[FAIL]") && line.contains("entra.authority"), "{line}");
+        assert!(!line.contains("entra.credential"), "not a credential problem: {line}");
     }
 }

@@ -1,6 +1,7 @@
 //! The only Entra ID token endpoint client: on-behalf-of requests authenticated with the gateway's credential.
 //!
-//! [`EntraClient::exchange_obo`] sends one request to `{authority}/{tid}/oauth2/v2.0/token` and
+//! [`EntraClient::exchange_obo`] (and [`EntraClient::client_credentials`], the app-only request
+//! used to check the credential) sends one request to `{authority}/{tid}/oauth2/v2.0/token` and
 //! reports Entra's answer as it is; deciding what a failure means for the caller is the `obo`
 //! module's job. Nothing here logs a token, a secret or a client assertion.
 
@@ -20,6 +21,12 @@ use crate::config::{Config, ResolvedCredential};
 
 /// The OAuth grant type of the on-behalf-of flow.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The OAuth grant type of an app-only token request.
+pub const CLIENT_CREDENTIALS_GRANT: &str = "client_credentials";
+
+/// The scope of an app-only Microsoft Graph token: every application permission granted.
+pub const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// Longest error-body excerpt kept when the answer is not Entra's JSON.
 const BODY_EXCERPT_CHARS: usize = 200;
@@ -128,11 +135,42 @@ impl EntraClient {
         client_request_id: &str,
     ) -> Result<TokenResponse, IdpError> {
         let endpoint = self.token_endpoint(tenant_id)?;
-        let mut form = obo_form(&self.client_id, assertion, scopes, claims);
-        form.extend(self.auth.form_fields(&self.client_id, &endpoint).await?);
+        let form = obo_form(&self.client_id, assertion, scopes, claims);
+        self.request_token(tenant_id, &endpoint, form, client_request_id).await
+    }
+
+    /// Asks for an app-only Graph token (`client_credentials`, scope `{graph}/.default`).
+    ///
+    /// The gateway never uses app-only tokens for mail; this request exists so that `doctor` can
+    /// learn whether Entra ID accepts the client credential without needing a user's token: a
+    /// wrong or expired secret, an unregistered certificate or an unmatched federated credential
+    /// is reported by Entra ID before anything else is judged.
+    pub async fn client_credentials(
+        &self,
+        tenant_id: &str,
+        client_request_id: &str,
+    ) -> Result<TokenResponse, IdpError> {
+        let endpoint = self.token_endpoint(tenant_id)?;
+        let form = vec![
+            ("grant_type", CLIENT_CREDENTIALS_GRANT.to_string()),
+            ("client_id", self.client_id.clone()),
+            ("scope", GRAPH_DEFAULT_SCOPE.to_string()),
+        ];
+        self.request_token(tenant_id, &endpoint, form, client_request_id).await
+    }
+
+    /// Adds the client authentication to `form`, posts it to `endpoint` and reports Entra's answer.
+    async fn request_token(
+        &self,
+        tenant_id: &str,
+        endpoint: &str,
+        mut form: Vec<(&'static str, String)>,
+        client_request_id: &str,
+    ) -> Result<TokenResponse, IdpError> {
+        form.extend(self.auth.form_fields(&self.client_id, endpoint).await?);
         let response = self
             .http
-            .post(&endpoint)
+            .post(endpoint)
             .timeout(self.timeout)
             .header(ACCEPT, "application/json")
             .header("client-request-id", client_request_id)

@@ -359,3 +359,97 @@ fn debug_output_never_contains_secret_material() {
     let token = TokenResponse::parse(body.as_bytes()).unwrap();
     assert!(!format!("{token:?}").contains("very-secret-token"));
 }
+
+async fn app_only(client: &EntraClient) -> Result<TokenResponse, IdpError> {
+    client
+        .client_credentials(TENANT, "3f2a1c4e-0000-4000-8000-000000000002")
+        .await
+}
+
+fn sorted_names(r: &Recorded) -> Vec<String> {
+    let mut names = r.field_names.clone();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_secret_sends_exactly_the_app_only_form() {
+    let (entra, client) = client_with(secret_credential()).await;
+    let token = app_only(&client).await.unwrap();
+    assert_eq!(token.access_token.expose_secret(), "graph-token-1");
+
+    let requests = entra.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.tenant, TENANT);
+    assert_eq!(sorted_names(r), ["client_id", "client_secret", "grant_type", "scope"]);
+    assert_eq!(r.form["grant_type"], "client_credentials");
+    assert_eq!(r.form["client_id"], CLIENT_ID);
+    assert_eq!(r.form["client_secret"], SECRET);
+    assert_eq!(r.form["scope"], "https://graph.microsoft.com/.default");
+    assert_eq!(r.headers["client-request-id"], "3f2a1c4e-0000-4000-8000-000000000002");
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_certificate_sends_a_signed_assertion_and_no_secret() {
+    let (entra, client) = client_with(certificate_credential(AssertionAlgorithm::Rs256)).await;
+    app_only(&client).await.unwrap();
+    let r = &entra.requests()[0];
+    assert_eq!(
+        sorted_names(r),
+        [
+            "client_assertion",
+            "client_assertion_type",
+            "client_id",
+            "grant_type",
+            "scope"
+        ]
+    );
+    assert_eq!(r.form["grant_type"], "client_credentials");
+    assert_eq!(r.form["scope"], "https://graph.microsoft.com/.default");
+    assert_eq!(r.form["client_assertion_type"], CLIENT_ASSERTION_TYPE);
+    let (header, claims) = verify_assertion(&r.form["client_assertion"], Algorithm::RS256, &endpoint(&entra));
+    assert_eq!(header.x5t.as_deref(), Some(X5T_SHA1));
+    assert_eq!((claims.iss.as_str(), claims.sub.as_str()), (CLIENT_ID, CLIENT_ID));
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_federated_token_sends_the_file_as_the_assertion() {
+    let path = std::env::temp_dir().join(format!("naa-federated-{}.jwt", uuid::Uuid::new_v4()));
+    std::fs::write(&path, "federated-token-cc\n").unwrap();
+    let credential = ResolvedCredential {
+        kind: ResolvedCredentialKind::Federated(path.clone()),
+    };
+    let (entra, client) = client_with(credential).await;
+    let result = app_only(&client).await;
+    std::fs::remove_file(&path).unwrap();
+    result.unwrap();
+    let r = &entra.requests()[0];
+    assert_eq!(
+        sorted_names(r),
+        [
+            "client_assertion",
+            "client_assertion_type",
+            "client_id",
+            "grant_type",
+            "scope"
+        ]
+    );
+    assert_eq!(r.form["grant_type"], "client_credentials");
+    assert_eq!(r.form["client_assertion"], "federated-token-cc");
+    assert_eq!(r.form["client_assertion_type"], CLIENT_ASSERTION_TYPE);
+}
+
+#[tokio::test]
+async fn client_credentials_reports_entra_errors_and_refuses_non_guid_tenants() {
+    let (entra, client) = client_with(secret_credential()).await;
+    entra.push(Reply::entra(401, "invalid_client", 7000215, None));
+    let IdpError::Entra { status, body, .. } = app_only(&client).await.unwrap_err() else {
+        panic!("expected an Entra error")
+    };
+    assert_eq!((status, body.error.as_str()), (401, "invalid_client"));
+    assert_eq!(body.error_codes, [7000215]);
+    let err = client.client_credentials("common", "id").await.unwrap_err();
+    assert!(matches!(err, IdpError::InvalidTenant(_)), "{err}");
+    assert_eq!(entra.count(), 1);
+}

@@ -56,10 +56,67 @@ async fn doctor_names_a_wrong_secret_and_the_key_to_fix() {
     let failed = failed(&checks);
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert!(
-        failed[0].contains("client credential") && failed[0].contains("entra.credential.secret"),
+        failed[0].contains("client credential")
+            && failed[0].contains("AADSTS7000215")
+            && failed[0].contains("entra.credential.secret"),
         "{failed:#?}"
     );
+    let grants: Vec<_> = app.sims.entra.token_requests().into_iter().map(|r| r.grant).collect();
+    assert_eq!(
+        grants,
+        [Some("client_credentials".to_string())],
+        "one app-only request, no OBO"
+    );
     assert!(!failed[0].contains("not-the-secret"), "the secret is never printed");
+}
+
+#[tokio::test]
+async fn doctor_names_the_certificate_keys_when_the_certificate_is_not_registered() {
+    // A real key pair, but not the certificate registered on the simulated app registration.
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sim/keys");
+    let app = spawn_app_with(Options {
+        credential: naa_gateway::sandbox::SandboxCredential::Certificate,
+        overrides: json!({ "entra": { "credential": {
+            "certificate_file": keys.join("entra-signing-1.crt.pem"),
+            "private_key": { "value": std::fs::read_to_string(keys.join("entra-signing-1.pem")).unwrap() },
+        } } }),
+        ..Options::default()
+    })
+    .await;
+    let checks = doctor::checks_for((*app.state.config).clone(), None).await;
+    let failed = failed(&checks);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(
+        failed[0].contains("client credential (certificate)")
+            && failed[0].contains("AADSTS700027")
+            && failed[0].contains("entra.credential.certificate_file")
+            && failed[0].contains("entra.credential.private_key"),
+        "{failed:#?}"
+    );
+    assert!(!failed[0].contains("PRIVATE KEY"), "no key material is printed");
+}
+
+#[tokio::test]
+async fn doctor_passes_the_registered_certificate() {
+    let app = spawn_app_with(Options {
+        credential: naa_gateway::sandbox::SandboxCredential::Certificate,
+        ..Options::default()
+    })
+    .await;
+    let checks = doctor::checks_for((*app.state.config).clone(), None).await;
+    let line = checks
+        .iter()
+        .find(|c| c.name == "client credential (certificate)")
+        .map(doctor::Check::line)
+        .unwrap_or_default();
+    assert!(line.starts_with("[PASS]"), "{line:?} in {checks:#?}");
+    let requests = app.sims.entra.token_requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.grant.as_deref() == Some("client_credentials")),
+        "the check is a client-credentials request"
+    );
 }
 
 #[tokio::test]

@@ -448,7 +448,7 @@ async fn another_users_items_are_not_found() {
 }
 
 #[tokio::test]
-async fn convert_id_and_get_folder_are_answered_locally() {
+async fn convert_id_is_answered_locally() {
     let app = spawn_app().await;
     let token = app.token_for(app.alice()).await;
     let msg = app.first_message(app.alice());
@@ -468,7 +468,70 @@ async fn convert_id_and_get_folder_are_answered_locally() {
         .next()
         .unwrap();
     assert_eq!(hex.len(), 140, "a 70-byte entry id: {hex}");
+}
 
+/// The Graph id of a seeded mailbox's Inbox, in EWS form (as the Graph simulator mints it).
+fn inbox_ews_id(app: &TestApp, upn: &str) -> String {
+    let user = app.sims.seed.users.iter().find(|u| u.upn == upn).unwrap();
+    let guid = &user.mailbox_guid;
+    naa_sim::ids::ItemId::new(guid, naa_sim::ids::mint_folder_entry_id(guid, 0x010C)).to_ews()
+}
+
+fn attr_of<'a>(xml: &'a str, element: &str, attr: &str) -> &'a str {
+    let start = xml
+        .find(&format!("<{element} "))
+        .unwrap_or_else(|| panic!("no {element}: {xml}"));
+    let rest = &xml[start..];
+    let value = rest.split(&format!(r#"{attr}=""#)).nth(1).unwrap();
+    value.split('"').next().unwrap()
+}
+
+#[tokio::test]
+async fn get_folder_answers_from_graphs_mail_folders() {
+    let app = spawn_app_with(Options {
+        overrides: json!({"graph": {"max_retries": 0}}),
+        ..Options::default()
+    })
+    .await;
+    let token = app.token_for(app.alice()).await;
+    let messages = app.messages(app.alice());
+    // What the gateway reads of each seeded message: read state and folder.
+    let ids: Vec<&str> = messages.iter().map(|m| m["ews_id"].as_str().unwrap()).collect();
+    let shape = r#"<t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="message:IsRead"/><t:FieldURI FieldURI="item:ParentFolderId"/></t:AdditionalProperties>"#;
+    let (_, items) = post(&app, &token, &get_item(shape, &ids)).await;
+    assert!(codes(&items).iter().all(|c| c == "NoError"), "{items}");
+    let unread = items.matches("<t:IsRead>false</t:IsRead>").count();
+    assert!(
+        unread > 0 && unread < messages.len(),
+        "the seed has read and unread mail"
+    );
+    let inbox = inbox_ews_id(&app, app.alice());
+    assert_eq!(
+        items.matches(&format!(r#"<t:ParentFolderId Id="{inbox}""#)).count(),
+        messages.len()
+    );
+
+    let request = envelope(
+        r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/><t:DistinguishedFolderId Id="calendar"/><t:DistinguishedFolderId Id="msgfolderroot"/></m:FolderIds></m:GetFolder>"#,
+    );
+    let (status, xml) = post(&app, &token, &request).await;
+    assert_eq!(status, 200, "{xml}");
+    validate(&xml);
+    assert_eq!(codes(&xml), ["NoError", "ErrorFolderNotFound", "NoError"]);
+    assert_eq!(attr_of(&xml, "t:FolderId", "Id"), inbox);
+    let first = xml.split("</m:GetFolderResponseMessage>").next().unwrap();
+    assert_eq!(inner(first, "t:DisplayName"), Some("Inbox"));
+    assert_eq!(inner(first, "t:TotalCount"), Some(messages.len().to_string().as_str()));
+    assert_eq!(inner(first, "t:UnreadCount"), Some(unread.to_string().as_str()));
+    assert!(
+        !first.contains("<t:ParentFolderId"),
+        "Default shape has no parent: {first}"
+    );
+    let top = xml.split("</m:GetFolderResponseMessage>").nth(2).unwrap();
+    assert_eq!(inner(top, "t:DisplayName"), Some("Top of Information Store"));
+    assert_eq!(inner(top, "t:ChildFolderCount"), Some("7"));
+
+    // exchangelib's first request: root, as the parent of the Top of Information Store.
     let folder = std::fs::read_to_string(fixtures_dir().join("01_GetFolder_root_lookup_before_fetch.xml")).unwrap();
     let (status, xml) = post(&app, &token, &folder).await;
     assert_eq!(status, 200);
@@ -477,10 +540,42 @@ async fn convert_id_and_get_folder_are_answered_locally() {
         xml.contains("<t:DistinguishedFolderId>root</t:DistinguishedFolderId>"),
         "{xml}"
     );
+    let root = attr_of(&xml, "t:FolderId", "Id").to_owned();
+    // Asking for the Inbox by id with all properties: its parent's parent is that root.
+    let by_id = |id: &str| {
+        envelope(&format!(
+            r#"<m:GetFolder><m:FolderShape><t:BaseShape>AllProperties</t:BaseShape></m:FolderShape><m:FolderIds><t:FolderId Id="{id}"/></m:FolderIds></m:GetFolder>"#
+        ))
+    };
+    let (_, xml) = post(&app, &token, &by_id(&inbox)).await;
+    validate(&xml);
+    assert_eq!(inner(&xml, "t:FolderClass"), Some("IPF.Note"));
+    let parent = attr_of(&xml, "t:ParentFolderId", "Id").to_owned();
+    let (_, xml) = post(&app, &token, &by_id(&parent)).await;
+    validate(&xml);
+    assert_eq!(attr_of(&xml, "t:ParentFolderId", "Id"), root);
+    let (_, xml) = post(&app, &token, &by_id(&root)).await;
+    validate(&xml);
+    assert_eq!(
+        (codes(&xml), inner(&xml, "t:DisplayName")),
+        (vec!["NoError".to_owned()], Some("Root"))
+    );
+    // Bob's Inbox id is not found for Alice; a malformed id is malformed; Bob's mailbox is denied.
+    let (_, xml) = post(&app, &token, &by_id(&inbox_ews_id(&app, app.bob()))).await;
+    validate(&xml);
+    assert_eq!(codes(&xml), ["ErrorFolderNotFound"]);
+    let (_, xml) = post(&app, &token, &by_id("AAAA")).await;
+    validate(&xml);
+    assert_eq!(codes(&xml), ["ErrorInvalidIdMalformed"]);
     let bobs = folder.replace("alice@contoso.com", "bob@contoso.com");
     let (_, xml) = post(&app, &token, &bobs).await;
     validate(&xml);
     assert_eq!(codes(&xml), ["ErrorAccessDenied"]);
+    // Graph's throttling reaches the client as EWS's back-off.
+    app.sims.graph.fail_next(1, 429, "ApplicationThrottled");
+    let (_, xml) = post(&app, &token, &by_id(&inbox)).await;
+    validate(&xml);
+    assert_eq!(codes(&xml), ["ErrorServerBusy"]);
 }
 
 #[tokio::test]

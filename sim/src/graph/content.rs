@@ -25,7 +25,7 @@ use crate::seed::{SeedTenant, SeedUser};
 /// Size of the generated video attachment every seeded mailbox has.
 pub const LARGE_ATTACHMENT_BYTES: u64 = 48 * 1024 * 1024;
 /// Global counter of every mailbox's Inbox folder.
-const INBOX_COUNTER: u64 = 0x0000_0000_010C;
+pub(crate) const INBOX_COUNTER: u64 = 0x0000_0000_010C;
 /// `ftyp` box of an ISO base media file, so the generated video starts like an MP4.
 const MP4_HEADER: &[u8] = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41";
 /// PS_INTERNET_HEADERS.

@@ -51,6 +51,7 @@ pub(crate) enum Route {
     Attachment(PathId, PathId),
     AttachmentValue(PathId, PathId),
     TranslateIds,
+    MailFolder(PathId),
 }
 
 #[derive(Debug)]
@@ -229,6 +230,7 @@ fn parse_path(path: &str) -> Result<(Target, Route), GraphError> {
         1 if at(0, "messages") => Route::Messages,
         1 if at(0, "translateExchangeIds") => Route::TranslateIds,
         2 if at(0, "messages") => Route::Message(id(1)),
+        2 if at(0, "mailFolders") => Route::MailFolder(id(1)),
         3 if at(0, "messages") && at(2, "$value") => Route::MessageValue(id(1)),
         3 if at(0, "messages") && at(2, "attachments") => Route::Attachments(id(1)),
         4 if at(0, "messages") && at(2, "attachments") => Route::Attachment(id(1), id(3)),
@@ -242,9 +244,15 @@ fn parse_path(path: &str) -> Result<(Target, Route), GraphError> {
 }
 
 fn is_known_word(segment: &str) -> bool {
-    ["messages", "attachments", "$value", "translateExchangeIds"]
-        .iter()
-        .any(|w| w.eq_ignore_ascii_case(segment))
+    [
+        "messages",
+        "attachments",
+        "$value",
+        "translateExchangeIds",
+        "mailFolders",
+    ]
+    .iter()
+    .any(|w| w.eq_ignore_ascii_case(segment))
 }
 
 /// Percent-decodes one path segment (`+` stays `+`, as in paths).

@@ -62,6 +62,7 @@ pub(crate) async fn execute(
             let msg = find_message(&req.mailbox, id)?;
             attachments::value(&msg, att)
         }
+        Route::MailFolder(id) => super::folders::get(req, id, query),
         Route::TranslateIds => {
             let bytes = super::dispatch::read_body(body).await?;
             translate::translate(req, &parts.headers, &bytes)

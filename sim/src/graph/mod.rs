@@ -12,6 +12,7 @@ mod error;
 mod extprops;
 mod extra;
 mod files;
+mod folders;
 mod handlers;
 mod headers;
 mod mime;

@@ -805,3 +805,100 @@ async fn message_list_pages_newest_first_and_keeps_select() {
         (400, Some("Resource not found for the segment 'me'."))
     );
 }
+
+#[tokio::test]
+async fn mail_folders_answer_by_well_known_name_and_id_with_the_mailbox_counts() {
+    let h = Harness::start().await;
+    let (status, inbox) = h.get_json(READ, "/v1.0/me/mailFolders/InBox").await;
+    assert_eq!(status, 200);
+    let mut keys: Vec<&str> = inbox.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "@odata.context",
+            "childFolderCount",
+            "displayName",
+            "id",
+            "isHidden",
+            "parentFolderId",
+            "totalItemCount",
+            "unreadItemCount"
+        ]
+    );
+    assert_eq!(inbox["displayName"], "Inbox");
+    let (_, list) = h
+        .get_json(READ, "/v1.0/me/messages?$select=isRead,parentFolderId&$top=1000")
+        .await;
+    let messages = list["value"].as_array().unwrap();
+    assert_eq!(messages.len(), h.sim.messages(ALICE).len());
+    assert!(messages.iter().all(|m| m["parentFolderId"] == inbox["id"]));
+    let unread = messages.iter().filter(|m| m["isRead"] == false).count();
+    assert!(unread > 0 && unread < messages.len(), "seed has read and unread mail");
+    assert_eq!(inbox["totalItemCount"], messages.len());
+    assert_eq!(inbox["unreadItemCount"], unread);
+    // The id is an Exchange folder id of Alice's mailbox, and addresses the same folder.
+    let id = inbox["id"].as_str().unwrap();
+    let ExchangeId::Item(parsed) = ExchangeId::parse_rest(id).unwrap() else {
+        panic!("folder id is an item-kind id")
+    };
+    let alice = SeedTenant::contoso().user(ALICE).unwrap().mailbox_guid.clone();
+    assert_eq!(parsed.mailbox_guid(), alice);
+    assert_eq!(parsed.store_id().len(), 46);
+    let (status, by_id) = h.get_json(READ, &format!("/v1.0/me/mailFolders/{id}")).await;
+    assert_eq!((status.as_u16(), &by_id["displayName"]), (200, &json!("Inbox")));
+    // The Top of Information Store is the Inbox's parent and counts the default folders.
+    let (_, top) = h.get_json(READ, "/v1.0/me/mailFolders/msgfolderroot").await;
+    assert_eq!(top["displayName"], "Top of Information Store");
+    assert_eq!(top["id"], inbox["parentFolderId"]);
+    assert_eq!(
+        (top["childFolderCount"].as_u64(), top["totalItemCount"].as_u64()),
+        (Some(7), Some(0))
+    );
+    assert_ne!(top["parentFolderId"], top["id"]);
+    let (_, sent) = h
+        .get_json(READ, "/v1.0/me/mailFolders/sentitems?$select=totalItemCount")
+        .await;
+    assert_eq!(
+        sent.as_object().unwrap().len(),
+        3,
+        "context, id and the selected property: {sent}"
+    );
+    // Bob's folders have Bob's ids.
+    let (_, bob) = h
+        .get_json("test:bob@contoso.com:Mail.Read", "/v1.0/me/mailFolders/inbox")
+        .await;
+    assert_ne!(bob["id"], inbox["id"]);
+}
+
+#[tokio::test]
+async fn mail_folder_errors_follow_graph() {
+    let h = Harness::start().await;
+    let (status, body) = h.get_json(READ, "/v1.0/me/mailFolders/calendarz").await;
+    assert_eq!((status.as_u16(), error_code(&body)), (404, "ErrorItemNotFound"));
+    let (status, body) = h.get_json(READ, "/v1.0/me/mailFolders/not-an-id").await;
+    assert_eq!((status.as_u16(), error_code(&body)), (400, "ErrorInvalidIdMalformed"));
+    let (_, bob) = h
+        .get_json("test:bob@contoso.com:Mail.Read", "/v1.0/me/mailFolders/inbox")
+        .await;
+    let bob_inbox = bob["id"].as_str().unwrap();
+    let (status, body) = h.get_json(READ, &format!("/v1.0/me/mailFolders/{bob_inbox}")).await;
+    assert_eq!((status.as_u16(), error_code(&body)), (404, "ErrorItemNotFound"));
+    let msg = h.message(ALICE, 0)["rest_id"].as_str().unwrap().to_owned();
+    let (status, _) = h.get_json(READ, &format!("/v1.0/me/mailFolders/{msg}")).await;
+    assert_eq!(status, 404, "a message id names no folder");
+    let (status, body) = h.get_json(READ, "/v1.0/me/mailFolders/inbox?$select=color").await;
+    assert_eq!((status.as_u16(), error_code(&body)), (400, "RequestBroker--ParseUri"));
+    let (status, body) = h
+        .get_json("test:alice@contoso.com:User.Read", "/v1.0/me/mailFolders/inbox")
+        .await;
+    assert_eq!((status.as_u16(), error_code(&body)), (403, "ErrorAccessDenied"));
+    let resp = h
+        .http
+        .post(h.url("/v1.0/me/mailFolders/inbox"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+}

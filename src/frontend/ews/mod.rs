@@ -81,7 +81,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     }
     let name = operation_name(&request.operation);
     state.metrics.incr("ews_requests_total", &[("operation", name)]);
-    let token = if matches!(request.operation, Operation::GetFolder(_) | Operation::ConvertId(_)) {
+    let token = if matches!(request.operation, Operation::ConvertId(_)) {
         None
     } else {
         match state.obo.graph_token(&caller, None).await {

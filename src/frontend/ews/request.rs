@@ -219,6 +219,10 @@ pub enum FolderRef {
 /// `m:GetFolder`.
 #[derive(Debug, Clone)]
 pub struct GetFolder {
+    /// `FolderShape/BaseShape`.
+    pub base: BaseShape,
+    /// `FolderShape/AdditionalProperties`.
+    pub additional: Vec<PropertyPath>,
     /// Folders in request order.
     pub folders: Vec<FolderRef>,
 }
@@ -401,19 +405,24 @@ fn item_ref(e: &Element) -> Result<ItemRef, SchemaError> {
     })
 }
 
+/// `t:BaseShape` of an item or folder shape.
+fn base_shape(shape: &Element) -> Result<BaseShape, SchemaError> {
+    let base_el = shape
+        .child(Ns::Types, "BaseShape")
+        .ok_or_else(|| shape.missing(Ns::Types, "BaseShape"))?;
+    match base_el.text.trim() {
+        "IdOnly" => Ok(BaseShape::IdOnly),
+        "Default" => Ok(BaseShape::Default),
+        "AllProperties" => Ok(BaseShape::AllProperties),
+        other => Err(enum_error(base_el, other, "DefaultShapeNamesType")),
+    }
+}
+
 fn get_item(op: &Element) -> Result<GetItem, SchemaError> {
     let shape = op
         .child(Ns::Messages, "ItemShape")
         .ok_or_else(|| op.missing(Ns::Messages, "ItemShape"))?;
-    let base_el = shape
-        .child(Ns::Types, "BaseShape")
-        .ok_or_else(|| shape.missing(Ns::Types, "BaseShape"))?;
-    let base = match base_el.text.trim() {
-        "IdOnly" => BaseShape::IdOnly,
-        "Default" => BaseShape::Default,
-        "AllProperties" => BaseShape::AllProperties,
-        other => return Err(enum_error(base_el, other, "DefaultShapeNamesType")),
-    };
+    let base = base_shape(shape)?;
     let ids = ids(op, "ItemIds", |e| {
         if e.is(Ns::Types, "ItemId") {
             item_ref(e)
@@ -502,9 +511,10 @@ fn extended_value(set: &Element, field: &ExtendedField) -> Option<String> {
 }
 
 fn get_folder(op: &Element) -> Result<GetFolder, SchemaError> {
-    if op.child(Ns::Messages, "FolderShape").is_none() {
-        return Err(op.missing(Ns::Messages, "FolderShape"));
-    }
+    let shape = op
+        .child(Ns::Messages, "FolderShape")
+        .ok_or_else(|| op.missing(Ns::Messages, "FolderShape"))?;
+    let base = base_shape(shape)?;
     let folders = ids(op, "FolderIds", |e| match (e.ns, e.name.as_str()) {
         (Ns::Types, "DistinguishedFolderId") => Ok(FolderRef::Distinguished {
             id: required_attr(e, "Id")?,
@@ -516,7 +526,11 @@ fn get_folder(op: &Element) -> Result<GetFolder, SchemaError> {
         (Ns::Types, "FolderId") => Ok(FolderRef::Id(required_attr(e, "Id")?)),
         _ => Err(e.error(format!("Unexpected element '{}' in 'FolderIds'.", e.name))),
     })?;
-    Ok(GetFolder { folders })
+    Ok(GetFolder {
+        base,
+        additional: additional(shape)?,
+        folders,
+    })
 }
 
 fn convert_id(op: &Element) -> Result<ConvertId, SchemaError> {
