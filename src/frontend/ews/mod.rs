@@ -55,6 +55,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
+    tracing::Span::current().record("tenant", caller.tenant_id.as_str());
     let limit = state.config.ews.max_body_bytes;
     if content_length(&parts.headers).is_some_and(|len| len > limit) {
         return Fault::TooLarge { limit }.into_response();
