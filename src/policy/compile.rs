@@ -55,16 +55,26 @@ pub struct Problem {
 pub(crate) struct Compiled {
     pub(crate) policies: PolicySet,
     pub(crate) schema: Schema,
-    /// For each action, its entity and those of its groups: all a request needs to evaluate
-    /// `action in …`, so requests never pay for the rest of the hierarchy.
-    /// Held as a ready store (hierarchy closed) that a request only adds its own entities to.
-    pub(crate) action_lineage: HashMap<String, Entities>,
+    /// For each action id (`ReadBody`): what a request for it needs, prepared once per load.
+    pub(crate) actions: HashMap<String, ActionScope>,
     /// Whether any `permit` can apply to `WriteExtendedProperty`.
     pub(crate) may_write: bool,
     /// Validation warnings (they do not stop loading).
     pub(crate) warnings: Vec<Problem>,
     /// Where the set came from, for logs.
     pub(crate) origin: String,
+}
+
+/// What a request for one action is evaluated with.
+pub(crate) struct ActionScope {
+    /// The action's entity and those of its groups: all a request needs to evaluate
+    /// `action in …`, so requests never pay for the rest of the hierarchy.
+    /// Held as a ready store (hierarchy closed) that a request only adds its own entities to.
+    pub(crate) lineage: Entities,
+    /// The policies whose action scope can match this action. Cedar checks the scope before the
+    /// conditions, so the others can neither permit, forbid nor fail for it: leaving them out
+    /// changes no decision, reason or error, and saves evaluating them on every request.
+    pub(crate) policies: PolicySet,
 }
 
 // === impl Problem ===
@@ -212,11 +222,11 @@ pub(crate) fn compile(sources: &Sources, origin: String) -> Result<Compiled, Vec
         )]
     })?;
     let may_write = may_write(&set, &actions);
-    let action_lineage = action_lineage(&actions);
+    let actions = action_scopes(&set, &actions);
     Ok(Compiled {
         policies: set,
         schema,
-        action_lineage,
+        actions,
         may_write,
         warnings,
         origin,
@@ -311,8 +321,9 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Each action's id (`ReadBody`) → its entity and its ancestors' entities.
-fn action_lineage(actions: &Entities) -> HashMap<String, Entities> {
+/// Each action's id (`ReadBody`) → its entity and its ancestors' entities, and the policies
+/// that can apply to it.
+fn action_scopes(set: &PolicySet, actions: &Entities) -> HashMap<String, ActionScope> {
     actions
         .iter()
         .filter_map(|action| {
@@ -324,8 +335,15 @@ fn action_lineage(actions: &Entities) -> HashMap<String, Entities> {
                     .filter(|other| other.uid() != uid && actions.is_ancestor_of(&other.uid(), &uid))
                     .cloned(),
             );
-            let store = Entities::from_entities(lineage, None).ok()?;
-            Some((uid.id().unescaped().to_string(), store))
+            let lineage = Entities::from_entities(lineage, None).ok()?;
+            let covers = |other: &EntityUid| *other == uid || actions.is_ancestor_of(other, &uid);
+            let applicable = set.policies().filter(|p| match p.action_constraint() {
+                ActionConstraint::Any => true,
+                ActionConstraint::Eq(other) => covers(&other),
+                ActionConstraint::In(others) => others.iter().any(covers),
+            });
+            let policies = PolicySet::from_policies(applicable.cloned()).ok()?;
+            Some((uid.id().unescaped().to_string(), ActionScope { lineage, policies }))
         })
         .collect()
 }

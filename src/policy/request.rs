@@ -125,8 +125,8 @@ pub(crate) fn evaluate(
     let user = uid(&types.user, q.user);
     let app = uid(&types.app, q.app);
     let (resource_uid, resource_entity) = resource_entity(q)?;
-    let lineage = compiled
-        .action_lineage
+    let scope = compiled
+        .actions
         .get(q.action.name())
         .ok_or_else(|| format!("the schema does not declare action {}", q.action.name()))?;
     // Only entities whose attributes or ancestors a policy can read: `Tenant` and `App` have
@@ -137,7 +137,8 @@ pub(crate) fn evaluate(
     ];
     // Adding to a store whose hierarchy is already closed repairs only what is new, far cheaper
     // than building a store from scratch.
-    let entities = lineage
+    let entities = scope
+        .lineage
         .clone()
         .add_entities(entities, None)
         .map_err(|e| format!("entities: {e}"))?;
@@ -155,11 +156,7 @@ pub(crate) fn evaluate(
     let context = context(q, tenant, app)?;
     let action = uid(&types.action, q.action.name());
     let request = Request::new(user, action, resource_uid, context, schema).map_err(|e| format!("request: {e}"))?;
-    Ok(outcome(authorizer.is_authorized(
-        &request,
-        &compiled.policies,
-        &entities,
-    )))
+    Ok(outcome(authorizer.is_authorized(&request, &scope.policies, &entities)))
 }
 
 fn outcome(response: cedar_policy::Response) -> Outcome {

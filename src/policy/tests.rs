@@ -313,6 +313,40 @@ fn forbid_wins_and_is_named() {
 }
 
 #[test]
+fn each_action_is_decided_by_the_policies_whose_scope_names_it() {
+    let dir = TempDir::new();
+    dir.write(
+        "p.cedar",
+        r#"@id("writes-and-ids") permit (principal, action in [Action::"Write", Action::"ConvertId"], resource);
+@id("reads") permit (principal, action in Action::"Read", resource) when { context.front_end == "rest" };
+@id("no-graph") forbid (principal, action, resource) when { context.front_end == "graph" };"#,
+    );
+    let engine = PolicyEngine::load(&config_with(serde_json::json!({ "dir": dir.0 }))).unwrap();
+    let msg = Resource::default();
+    let ask = |action, front_end| engine.authorize(&caller(None), action, &msg, front_end);
+    let write = ask(Action::WriteExtendedProperty, FrontEnd::Ews);
+    assert!(
+        write.allowed && write.policies == vec!["writes-and-ids".to_string()],
+        "{write:?}"
+    );
+    assert!(ask(Action::ConvertId, FrontEnd::Rest).allowed);
+    let body = ask(Action::ReadBody, FrontEnd::Rest);
+    assert!(body.allowed && body.policies == vec!["reads".to_string()], "{body:?}");
+    let item = ask(Action::ReadItem, FrontEnd::Ews);
+    assert!(
+        !item.allowed && item.policies.is_empty(),
+        "no permit names ReadItem over EWS: {item:?}"
+    );
+    for action in Action::ALL {
+        let d = ask(action, FrontEnd::Graph);
+        assert!(
+            !d.allowed && d.policies == vec!["no-graph".to_string()],
+            "{action:?}: {d:?}"
+        );
+    }
+}
+
+#[test]
 fn policies_without_ids_are_named_by_file_and_position() {
     let dir = TempDir::new();
     dir.write("x.cedar", "permit (principal, action == Action::\"ReadBody\", resource);\npermit (principal, action == Action::\"ReadItem\", resource);\n");
