@@ -9,6 +9,7 @@ use cedar_policy::{
     ActionConstraint, Effect, Entities, EntityUid, PolicyId, PolicySet, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
+use parking_lot::Mutex;
 
 /// The schema every built-in or directory policy set is validated against, unless the
 /// directory brings its own.
@@ -75,6 +76,16 @@ pub(crate) struct ActionScope {
     /// conditions, so the others can neither permit, forbid nor fail for it: leaving them out
     /// changes no decision, reason or error, and saves evaluating them on every request.
     pub(crate) policies: PolicySet,
+    /// `lineage` with a recent caller's `User` entity added, for the last few (user, tenant)
+    /// pairs seen: adding the user costs more than copying the store. Dropped with the set.
+    pub(crate) principals: Mutex<Vec<CachedPrincipal>>,
+}
+
+/// `lineage` plus the entity of one user of one tenant.
+pub(crate) struct CachedPrincipal {
+    pub(crate) user: String,
+    pub(crate) tenant: String,
+    pub(crate) entities: Entities,
 }
 
 // === impl Problem ===
@@ -343,7 +354,14 @@ fn action_scopes(set: &PolicySet, actions: &Entities) -> HashMap<String, ActionS
                 ActionConstraint::In(others) => others.iter().any(covers),
             });
             let policies = PolicySet::from_policies(applicable.cloned()).ok()?;
-            Some((uid.id().unescaped().to_string(), ActionScope { lineage, policies }))
+            Some((
+                uid.id().unescaped().to_string(),
+                ActionScope {
+                    lineage,
+                    policies,
+                    principals: Mutex::default(),
+                },
+            ))
         })
         .collect()
 }

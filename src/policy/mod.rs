@@ -125,6 +125,8 @@ pub struct PolicyEngine {
     settings: SettingsTable,
     current: RwLock<Arc<compile::Compiled>>,
     authorizer: Authorizer,
+    /// Contexts built in the current second, reused by requests with the same inputs.
+    contexts: request::ContextCache,
 }
 
 /// The settings of every configured tenant, resolved once at load.
@@ -164,6 +166,7 @@ impl PolicyEngine {
             settings: SettingsTable::from_config(config),
             current: RwLock::new(Arc::new(compiled)),
             authorizer: Authorizer::new(),
+            contexts: request::ContextCache::default(),
         })
     }
 
@@ -182,6 +185,9 @@ impl PolicyEngine {
                     );
                 }
                 *self.current.write() = Arc::new(compiled);
+                // Contexts do not depend on the policies; starting afresh keeps a reload simple
+                // to reason about.
+                self.contexts.clear();
                 Ok(())
             }
             Err(problems) => {
@@ -245,7 +251,7 @@ impl PolicyEngine {
     /// Decides a fully described question (benchmarks and diagnostics use this directly).
     pub fn decide(&self, question: &Question<'_>) -> Decision {
         let compiled = Arc::clone(&self.current.read());
-        match request::evaluate(&self.authorizer, &compiled, question, false) {
+        match request::evaluate(&self.authorizer, &compiled, question, false, Some(&self.contexts)) {
             Ok(outcome) => {
                 for e in &outcome.errors {
                     tracing::warn!(error = %e, "a policy could not be evaluated and was skipped");

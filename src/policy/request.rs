@@ -13,7 +13,18 @@ use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression,
 };
 
-use super::{Action, FrontEnd, Resource, ResourceKind, compile::Compiled};
+use parking_lot::Mutex;
+
+use super::{
+    Action, FrontEnd, Resource, ResourceKind,
+    compile::{ActionScope, CachedPrincipal, Compiled},
+};
+
+/// How many (user, tenant) stores an action's scope keeps at most.
+const PRINCIPAL_CACHE_ENTRIES: usize = 32;
+
+/// How many contexts of the current second a [`ContextCache`] holds at most.
+const CONTEXT_CACHE_ENTRIES: usize = 32;
 
 /// GUID of PS_INTERNET_HEADERS (protocols.md §5.4).
 const INTERNET_HEADERS_GUID: &str = "00020386-0000-0000-c000-000000000046";
@@ -56,6 +67,99 @@ pub(crate) struct Outcome {
     pub(crate) allowed: bool,
     pub(crate) policies: Vec<String>,
     pub(crate) errors: Vec<String>,
+}
+
+/// The contexts built during the most recent Unix second, so a burst of requests from the same
+/// tenant, add-in and front end builds its `context` record once.
+///
+/// A context is a pure function of its inputs (tenant, app, front end, second, settings), every
+/// one of which is part of an entry's key, so a cached context is exactly the one that would have
+/// been built. Entries of an older second can never be hit again and are dropped when the second
+/// changes; at most [`CONTEXT_CACHE_ENTRIES`] are held.
+#[derive(Debug, Default)]
+pub(crate) struct ContextCache {
+    current: Mutex<CachedSecond>,
+}
+
+#[derive(Debug, Default)]
+struct CachedSecond {
+    time: i64,
+    entries: Vec<CachedContext>,
+}
+
+#[derive(Debug)]
+struct CachedContext {
+    tenant_id: String,
+    app: String,
+    front_end: FrontEnd,
+    settings: Settings,
+    context: Context,
+}
+
+// === impl ContextCache ===
+
+impl ContextCache {
+    /// The context for `q`: the cached one when every input matches, else a freshly built one
+    /// (remembered when it is for the newest second seen).
+    fn get_or_build(&self, q: &Question<'_>, tenant: EntityUid, app: EntityUid) -> Result<Context, String> {
+        if let Some(hit) = self.lookup(q) {
+            return Ok(hit);
+        }
+        let context = context(q, tenant, app)?;
+        self.remember(q, &context);
+        Ok(context)
+    }
+
+    fn lookup(&self, q: &Question<'_>) -> Option<Context> {
+        let current = self.current.lock();
+        if current.time != q.time {
+            return None;
+        }
+        current
+            .entries
+            .iter()
+            .find(|e| {
+                e.front_end == q.front_end && e.tenant_id == q.tenant_id && e.app == q.app && e.settings == *q.settings
+            })
+            .map(|e| e.context.clone())
+    }
+
+    fn remember(&self, q: &Question<'_>, context: &Context) {
+        let mut current = self.current.lock();
+        if q.time > current.time || current.entries.is_empty() {
+            current.time = q.time;
+            current.entries.clear();
+        }
+        // A request late for its second, or a full second, is simply not remembered.
+        if q.time != current.time || current.entries.len() >= CONTEXT_CACHE_ENTRIES {
+            return;
+        }
+        current.entries.push(CachedContext {
+            tenant_id: q.tenant_id.to_string(),
+            app: q.app.to_string(),
+            front_end: q.front_end,
+            settings: q.settings.clone(),
+            context: context.clone(),
+        });
+    }
+
+    /// The context for `q`, from the cache when `cached`, else freshly built (for tests that
+    /// compare the two).
+    #[cfg(test)]
+    pub(super) fn context_for(&self, q: &Question<'_>, cached: bool) -> Result<Context, String> {
+        let types = type_names()?;
+        let (tenant, app) = (uid(&types.tenant, q.tenant_id), uid(&types.app, q.app));
+        if cached {
+            self.get_or_build(q, tenant, app)
+        } else {
+            context(q, tenant, app)
+        }
+    }
+
+    /// Forgets every context.
+    pub(crate) fn clear(&self) {
+        self.current.lock().entries.clear();
+    }
 }
 
 // === impl Action / FrontEnd ===
@@ -113,11 +217,13 @@ impl FrontEnd {
 
 /// Decides `q` against `compiled`. `strict` also checks the request and entities against the
 /// schema (decision tables do, to catch mistakes in them; the gateway builds both itself).
+/// The context comes from `cache` when given and it holds one built from the same inputs.
 pub(crate) fn evaluate(
     authorizer: &Authorizer,
     compiled: &Compiled,
     q: &Question<'_>,
     strict: bool,
+    cache: Option<&ContextCache>,
 ) -> Result<Outcome, String> {
     let schema = strict.then_some(&compiled.schema);
     let types = type_names()?;
@@ -129,18 +235,8 @@ pub(crate) fn evaluate(
         .actions
         .get(q.action.name())
         .ok_or_else(|| format!("the schema does not declare action {}", q.action.name()))?;
-    // Only entities whose attributes or ancestors a policy can read: `Tenant` and `App` have
-    // neither (they are compared, never dereferenced), and each one costs time to index.
-    let entities = [
-        Entity::new_no_attrs(user.clone(), HashSet::from([tenant.clone()])),
-        resource_entity,
-    ];
-    // Adding to a store whose hierarchy is already closed repairs only what is new, far cheaper
-    // than building a store from scratch.
-    let entities = scope
-        .lineage
-        .clone()
-        .add_entities(entities, None)
+    let entities = with_principal(scope, q, &user, &tenant)?
+        .add_entities([resource_entity], None)
         .map_err(|e| format!("entities: {e}"))?;
     if let Some(schema) = schema {
         // Decision tables: the same entities, checked against the schema.
@@ -153,10 +249,54 @@ pub(crate) fn evaluate(
         )
         .map_err(|e| format!("entities: {e}"))?;
     }
-    let context = context(q, tenant, app)?;
+    let context = match cache {
+        Some(cache) => cache.get_or_build(q, tenant, app)?,
+        None => context(q, tenant, app)?,
+    };
     let action = uid(&types.action, q.action.name());
     let request = Request::new(user, action, resource_uid, context, schema).map_err(|e| format!("request: {e}"))?;
     Ok(outcome(authorizer.is_authorized(&request, &scope.policies, &entities)))
+}
+
+/// The action's lineage with the caller's `User` entity (child of its `Tenant`) added.
+///
+/// Only entities whose attributes or ancestors a policy can read are stored: `Tenant` and `App`
+/// have neither (they are compared, never dereferenced), and each one costs time to index.
+/// Adding to a store whose hierarchy is already closed repairs only what is new, and a recent
+/// caller's store is reused whole, keyed by both ids that go into it.
+fn with_principal(
+    scope: &ActionScope,
+    q: &Question<'_>,
+    user: &EntityUid,
+    tenant: &EntityUid,
+) -> Result<Entities, String> {
+    let cached = scope
+        .principals
+        .lock()
+        .iter()
+        .find(|p| p.user == q.user && p.tenant == q.tenant_id)
+        .map(|p| p.entities.clone());
+    if let Some(entities) = cached {
+        return Ok(entities);
+    }
+    let entities = scope
+        .lineage
+        .clone()
+        .add_entities(
+            [Entity::new_no_attrs(user.clone(), HashSet::from([tenant.clone()]))],
+            None,
+        )
+        .map_err(|e| format!("entities: {e}"))?;
+    let mut principals = scope.principals.lock();
+    if principals.len() >= PRINCIPAL_CACHE_ENTRIES {
+        principals.remove(0);
+    }
+    principals.push(CachedPrincipal {
+        user: q.user.to_string(),
+        tenant: q.tenant_id.to_string(),
+        entities: entities.clone(),
+    });
+    Ok(entities)
 }
 
 fn outcome(response: cedar_policy::Response) -> Outcome {

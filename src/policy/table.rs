@@ -207,7 +207,7 @@ fn run_case(authorizer: &Authorizer, compiled: &Compiled, file: &str, base: &Set
         settings: &settings,
         time,
     };
-    match request::evaluate(authorizer, compiled, &question, true) {
+    match request::evaluate(authorizer, compiled, &question, true, None) {
         Err(e) => result(false, e),
         Ok(outcome) => {
             let decided = if outcome.allowed { Expect::Allow } else { Expect::Deny };

@@ -471,3 +471,90 @@ async fn sighup_reloads_the_policies() {
     }
     panic!("SIGHUP did not reload the policies");
 }
+
+#[test]
+fn a_cached_context_decides_like_a_fresh_one_across_tenants_and_seconds() {
+    let dir = TempDir::new();
+    dir.write(
+        "p.cedar",
+        r#"@id("a-before-1000") permit (principal, action == Action::"ReadItem", resource)
+  when { context.tenant == Tenant::"a" && context.time < 1000 && context.app == App::"x"
+         && context.front_end == "ews" && context.settings.max_attachment_bytes > 10 };"#,
+    );
+    let engine = PolicyEngine::load(&config_with(serde_json::json!({ "dir": dir.0 }))).unwrap();
+    let (wide, narrow) = (
+        Settings::default(),
+        Settings {
+            max_attachment_bytes: 5,
+            ..Settings::default()
+        },
+    );
+    let msg = Resource::default();
+    let q = |tenant_id, app, front_end, settings, time| Question {
+        tenant_id,
+        user: "u",
+        app,
+        action: Action::ReadItem,
+        resource: &msg,
+        front_end,
+        settings,
+        time,
+    };
+    // Each step changes one input from a question whose context is cached by then.
+    let steps = [
+        (q("a", "x", FrontEnd::Ews, &wide, 999), true),
+        (q("b", "x", FrontEnd::Ews, &wide, 999), false),
+        (q("a", "x", FrontEnd::Ews, &wide, 999), true),
+        (q("a", "x", FrontEnd::Ews, &wide, 1000), false),
+        (q("a", "x", FrontEnd::Ews, &wide, 999), true),
+        (q("a", "y", FrontEnd::Ews, &wide, 999), false),
+        (q("a", "x", FrontEnd::Rest, &wide, 999), false),
+        (q("a", "x", FrontEnd::Ews, &narrow, 999), false),
+        (q("a", "x", FrontEnd::Ews, &wide, 999), true),
+    ];
+    let fresh_cache = request::ContextCache::default();
+    for (i, (question, allowed)) in steps.iter().enumerate() {
+        // Twice: the first may build and remember, the second must come from the cache.
+        for _ in 0..2 {
+            assert_eq!(
+                engine.contexts.context_for(question, true).unwrap(),
+                fresh_cache.context_for(question, false).unwrap(),
+                "step {i}"
+            );
+            assert_eq!(engine.decide(question).allowed, *allowed, "step {i}");
+        }
+        let fresh = request::evaluate(&engine.authorizer, &engine.current.read(), question, false, None).unwrap();
+        assert_eq!(fresh.allowed, *allowed, "step {i}");
+    }
+}
+
+#[test]
+fn a_reused_principal_store_follows_the_callers_tenant_and_the_reload() {
+    let dir = TempDir::new();
+    let only = |tenant: &str| format!(r#"@id("t") permit (principal in Tenant::"{tenant}", action, resource);"#);
+    dir.write("p.cedar", &only("a"));
+    let engine = PolicyEngine::load(&config_with(serde_json::json!({ "dir": dir.0 }))).unwrap();
+    let (settings, msg) = (Settings::default(), Resource::default());
+    let allowed = |tenant_id: &str, user: &str| {
+        let q = Question {
+            tenant_id,
+            user,
+            app: "",
+            action: Action::ReadItem,
+            resource: &msg,
+            front_end: FrontEnd::Graph,
+            settings: &settings,
+            time: 0,
+        };
+        engine.decide(&q).allowed
+    };
+    for _ in 0..2 {
+        assert!(allowed("a", "u"));
+        assert!(!allowed("b", "u"));
+        assert!(allowed("a", "v"));
+    }
+    dir.write("p.cedar", &only("b"));
+    engine.reload().unwrap();
+    assert!(!allowed("a", "u"));
+    assert!(allowed("b", "u"));
+}
