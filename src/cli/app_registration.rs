@@ -10,6 +10,8 @@
 use serde_json::{Value, json};
 use url::Url;
 
+pub use crate::obo::admin_consent_url;
+
 /// Microsoft Graph's application id (`resourceAppId`).
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
@@ -125,8 +127,6 @@ pub fn build(req: &Request) -> Result<Output, String> {
     });
     Ok(Output { json })
 }
-
-pub use crate::obo::admin_consent_url;
 
 fn scope_object(req: &Request) -> Value {
     json!({

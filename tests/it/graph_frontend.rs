@@ -135,18 +135,7 @@ async fn the_policy_is_asked_before_graph_and_filters_attachment_lists() {
     let alice = app.alice().to_string();
     let token = app.token_for(&alice).await;
     // The default policy stops at 35 MB: the 48 MiB video is neither listed nor served.
-    let (msg, big) = app
-        .messages(&alice)
-        .into_iter()
-        .find_map(|m| {
-            let att = m["attachments"]
-                .as_array()?
-                .iter()
-                .find(|a| a["size"].as_u64() > Some(35 << 20))?
-                .clone();
-            Some((m["rest_id"].as_str()?.to_string(), att))
-        })
-        .expect("a seeded attachment above 35 MB");
+    let (msg, big) = app.attachment_larger_than(&alice, 35 << 20);
     let big_id = big["rest_id"].as_str().unwrap();
     let list: Value = app
         .get(&token, &format!("/v1.0/me/messages/{msg}/attachments"))

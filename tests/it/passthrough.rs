@@ -28,17 +28,7 @@ async fn a_seeded_attachment_comes_through_byte_for_byte_in_size() {
 
 /// The seeded attachment of tens of MB: (message rest id, attachment json).
 fn large_attachment(app: &crate::support::TestApp, upn: &str) -> (String, Value) {
-    app.messages(upn)
-        .into_iter()
-        .find_map(|m| {
-            let att = m["attachments"]
-                .as_array()?
-                .iter()
-                .find(|a| a["size"].as_u64() > Some(10 << 20))?
-                .clone();
-            Some((m["rest_id"].as_str()?.to_string(), att))
-        })
-        .expect("a seeded attachment of tens of MB")
+    app.attachment_larger_than(upn, 10 << 20)
 }
 
 #[tokio::test]

@@ -432,18 +432,7 @@ async fn a_large_attachments_content_bytes_stream_as_base64() {
     .await;
     let alice = app.alice().to_string();
     let token = app.token_for(&alice).await;
-    let (msg, att) = app
-        .messages(&alice)
-        .into_iter()
-        .find_map(|m| {
-            let att = m["attachments"]
-                .as_array()?
-                .iter()
-                .find(|a| a["size"].as_u64() > Some(10 << 20))?
-                .clone();
-            Some((m["rest_id"].as_str()?.to_string(), att))
-        })
-        .expect("a seeded attachment of tens of MB");
+    let (msg, att) = app.attachment_larger_than(&alice, 10 << 20);
     let size = att["size"].as_u64().unwrap();
     let path = format!(
         "/api/v2.0/me/messages/{msg}/attachments/{}",

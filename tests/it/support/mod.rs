@@ -1,6 +1,5 @@
 //! `spawn_app`: simulators and a gateway on `127.0.0.1:0`, plus one helper per endpoint.
 
-#[allow(dead_code)] // used by the client tests
 pub mod python;
 
 use std::{net::SocketAddr, sync::LazyLock, time::Duration};
@@ -162,6 +161,21 @@ impl TestApp {
                 Some((m["rest_id"].as_str()?.to_string(), att))
             })
             .expect("a seeded message with a file attachment")
+    }
+
+    /// The first seeded attachment of `upn` larger than `bytes`: (message rest id, attachment json).
+    pub fn attachment_larger_than(&self, upn: &str, bytes: u64) -> (String, Value) {
+        self.messages(upn)
+            .into_iter()
+            .find_map(|m| {
+                let att = m["attachments"]
+                    .as_array()?
+                    .iter()
+                    .find(|a| a["size"].as_u64() > Some(bytes))?
+                    .clone();
+                Some((m["rest_id"].as_str()?.to_string(), att))
+            })
+            .unwrap_or_else(|| panic!("a seeded attachment of {upn} larger than {bytes} bytes"))
     }
 
     pub fn first_message(&self, upn: &str) -> Value {
